@@ -1,0 +1,507 @@
+/* classifier.c — the homework's neural network: layers, a model as a stack of layers, the loss, and
+ * the training loop. Reads like the lecture: forward is out = f(in·w), backward applies the chain
+ * rule, update is SGD with momentum and weight decay. The heavy lifting is in gemm and the
+ * activation kernels; buffers are allocated on a layer's first use and reused, so a training step
+ * allocates nothing. */
+#include "internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const matrix empty = {0, 0, NULL};
+
+/* ---- layer buffers ----------------------------------------------------------------------------- */
+
+struct pn_retired {
+    struct pn_retired *next;
+    double *buf;
+};
+
+int pn_reserve(layer_workspace *ws, double **buf, size_t *cap, size_t need, const char *who)
+{
+    if (need <= *cap) return PN_OK;
+    size_t grown = *cap + *cap / 2;
+    size_t new_cap = need > grown ? need : grown;
+    double *fresh = pn_alloc(new_cap, who);
+    if (!fresh) return PN_ERR_NOMEM;
+    if (*buf) {
+        struct pn_retired *r = malloc(sizeof *r);
+        if (!r) {
+            free(fresh);
+            return pn_fail(PN_ERR_NOMEM, "%s: out of memory", who);
+        }
+        r->buf = *buf;
+        r->next = ws->retired;
+        ws->retired = r;
+    }
+    *buf = fresh;
+    *cap = new_cap;
+    return PN_OK;
+}
+
+/* ---- layers ------------------------------------------------------------------------------------ */
+
+layer make_layer(int input, int output, ACTIVATION activation)
+{
+    layer l;
+    memset(&l, 0, sizeof l);
+    if (pn_check_activation("make_layer", activation)) return l;
+    if (input < 1 || output < 1) {
+        pn_fail(PN_ERR_SHAPE, "make_layer: input and output sizes must be >= 1, got %d and %d", input, output);
+        return l;
+    }
+    l.activation = activation;
+    l.ws = calloc(1, sizeof *l.ws);
+    if (!l.ws) {
+        pn_fail(PN_ERR_NOMEM, "make_layer: out of memory");
+        return l;
+    }
+    l.w = random_matrix(input, output, sqrt(2.0 / input));
+    l.dw = make_matrix(input, output);
+    l.v = make_matrix(input, output);
+    if (!l.w.data || !l.dw.data || !l.v.data) {
+        free_layer(&l);   /* the failing make_matrix recorded why */
+        return l;
+    }
+    return l;
+}
+
+void free_layer(layer *l)
+{
+    if (!l) return;
+    free_matrix(l->w);
+    free_matrix(l->dw);
+    free_matrix(l->v);
+    if (l->ws) {   /* out and the scratch buffers are the workspace's */
+        free(l->out.data);
+        free(l->ws->dx);
+        free(l->ws->delta);
+        for (struct pn_retired *r = l->ws->retired, *next; r; r = next) {
+            next = r->next;
+            free(r->buf);
+            free(r);
+        }
+        free(l->ws);
+    }
+    memset(l, 0, sizeof *l);
+}
+
+static int check_layer(const char *fn, const layer *l)
+{
+    if (!l) return pn_fail(PN_ERR_VALUE, "%s: layer is NULL", fn);
+    if (!l->ws || !l->w.data || !l->dw.data || !l->v.data)
+        return pn_fail(PN_ERR_VALUE, "%s: the layer has no weights or buffers (make it with make_layer)", fn);
+    if (l->dw.rows != l->w.rows || l->dw.cols != l->w.cols || l->v.rows != l->w.rows || l->v.cols != l->w.cols)
+        return pn_fail(PN_ERR_SHAPE, "%s: the layer's w is %dx%d but dw is %dx%d and v is %dx%d", fn,
+                       l->w.rows, l->w.cols, l->dw.rows, l->dw.cols, l->v.rows, l->v.cols);
+    return pn_check_activation(fn, l->activation);
+}
+
+matrix pn_forward_layer(layer *l, matrix in)
+{
+    layer_workspace *ws = l->ws;
+    size_t need = (size_t)in.rows * l->w.cols;
+    if (pn_reserve(ws, &l->out.data, &ws->out_cap, need, "forward_layer")) return empty;
+    l->in = in;
+    l->out.rows = in.rows;
+    l->out.cols = l->w.cols;
+    gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
+         0.0, l->out.data, l->out.cols);
+    activate_matrix(l->out, l->activation);
+    return l->out;
+}
+
+matrix forward_layer(layer *l, matrix in)
+{
+    if (check_layer("forward_layer", l) || pn_check_matrix("forward_layer", "in", in)) return empty;
+    if (in.cols != l->w.rows) {
+        pn_fail(PN_ERR_SHAPE, "forward_layer: input is %dx%d but the layer's w is %dx%d "
+                "(input columns must equal weight rows)", in.rows, in.cols, l->w.rows, l->w.cols);
+        return empty;
+    }
+    return pn_forward_layer(l, in);
+}
+
+matrix pn_backward_layer(layer *l, matrix delta, int need_dx)
+{
+    const matrix in = l->in, w = l->w;
+    gradient_matrix(l->out, l->activation, delta);                        /* delta = dL/d(in·w) */
+    gemm(1, 0, w.rows, w.cols, in.rows, 1.0, in.data, in.cols, delta.data, delta.cols,
+         0.0, l->dw.data, l->dw.cols);                                     /* dw = inᵀ · delta */
+    if (!need_dx) return empty;
+    layer_workspace *ws = l->ws;
+    if (pn_reserve(ws, &ws->dx, &ws->dx_cap, (size_t)delta.rows * w.rows, "backward_layer")) return empty;
+    matrix dx = {delta.rows, w.rows, ws->dx};
+    gemm(0, 1, delta.rows, w.rows, w.cols, 1.0, delta.data, delta.cols, w.data, w.cols,
+         0.0, dx.data, dx.cols);                                           /* dx = delta · wᵀ */
+    return dx;
+}
+
+/* backward_layer needs the forward pass it differentiates: out and the saved in, batch rows each. */
+static int check_saved(const char *fn, const layer *l, matrix delta)
+{
+    if (delta.rows != l->out.rows || delta.cols != l->out.cols)
+        return pn_fail(PN_ERR_SHAPE, "%s: delta is %dx%d but the layer's last output is %dx%d "
+                       "(call forward first; delta must match its output)", fn, delta.rows, delta.cols,
+                       l->out.rows, l->out.cols);
+    if (l->in.rows != delta.rows || l->in.cols != l->w.rows || (!l->in.data && pn_size(l->in)))
+        return pn_fail(PN_ERR_SHAPE, "%s: the layer's saved input is %dx%d but delta has %d rows and w "
+                       "has %d rows (call forward first)", fn, l->in.rows, l->in.cols, delta.rows, l->w.rows);
+    return PN_OK;
+}
+
+matrix backward_layer(layer *l, matrix delta)
+{
+    if (check_layer("backward_layer", l) || pn_check_matrix("backward_layer", "delta", delta) ||
+        check_saved("backward_layer", l, delta))
+        return empty;
+    return pn_backward_layer(l, delta, 1);
+}
+
+int update_layer(layer *l, double rate, double momentum, double decay)
+{
+    int status = check_layer("update_layer", l);
+    if (status) return status;
+    if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
+        return pn_fail(PN_ERR_VALUE, "update_layer: rate, momentum and decay must be finite, got %g, %g, %g",
+                       rate, momentum, decay);
+    double *w = l->w.data, *v = l->v.data;
+    const double *dw = l->dw.data;
+    size_t n = pn_size(l->w);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = dw[i] - decay * w[i] + momentum * v[i];
+        w[i] += rate * v[i];
+    }
+    return PN_OK;
+}
+
+/* ---- models ------------------------------------------------------------------------------------ */
+
+layer *alloc_layers(int n)
+{
+    if (n < 1) {
+        pn_fail(PN_ERR_VALUE, "alloc_layers: need at least 1 layer, got %d", n);
+        return NULL;
+    }
+    layer *ls = calloc((size_t)n, sizeof *ls);
+    if (!ls) pn_fail(PN_ERR_NOMEM, "alloc_layers: out of memory for %d layers", n);
+    return ls;
+}
+
+void free_layers(layer *layers, int n)
+{
+    if (!layers) return;
+    for (int i = 0; i < n; i++) free_layer(&layers[i]);
+    free(layers);
+}
+
+void free_model(model m) { free_layers(m.layers, m.n); }
+
+int pn_check_model(const char *fn, model m)
+{
+    if (m.n < 1 || !m.layers) return pn_fail(PN_ERR_VALUE, "%s: the model has no layers", fn);
+    for (int i = 0; i < m.n; i++) {
+        int status = check_layer(fn, &m.layers[i]);
+        if (status) return status;
+        if (i > 0 && m.layers[i - 1].w.cols != m.layers[i].w.rows)
+            return pn_fail(PN_ERR_SHAPE, "%s: layer %d outputs %d values but layer %d takes %d "
+                           "(w is %dx%d, then %dx%d)", fn, i - 1, m.layers[i - 1].w.cols, i,
+                           m.layers[i].w.rows, m.layers[i - 1].w.rows, m.layers[i - 1].w.cols,
+                           m.layers[i].w.rows, m.layers[i].w.cols);
+    }
+    return PN_OK;
+}
+
+static int check_input(const char *fn, model m, matrix X, const char *name)
+{
+    int status = pn_check_matrix(fn, name, X);
+    if (status) return status;
+    if (X.cols != m.layers[0].w.rows)
+        return pn_fail(PN_ERR_SHAPE, "%s: %s is %dx%d but the first layer's w is %dx%d "
+                       "(%s columns must equal its rows)", fn, name, X.rows, X.cols,
+                       m.layers[0].w.rows, m.layers[0].w.cols, name);
+    return PN_OK;
+}
+
+static matrix forward_unchecked(model m, matrix X)
+{
+    for (int i = 0; i < m.n; i++) {
+        X = pn_forward_layer(&m.layers[i], X);
+        if (!X.data && pn_size(X)) return empty;   /* out of memory, recorded */
+    }
+    return X;
+}
+
+matrix forward_model(model m, matrix X)
+{
+    if (pn_check_model("forward_model", m) || check_input("forward_model", m, X, "X")) return empty;
+    return forward_unchecked(m, X);
+}
+
+/* delta is the model's to overwrite; the first layer's input gradient is never needed. Fails only
+ * when a dx buffer cannot grow (out of memory, recorded). */
+static int backward_unchecked(model m, matrix delta)
+{
+    for (int i = m.n - 1; i >= 0; i--) {
+        delta = pn_backward_layer(&m.layers[i], delta, i > 0);
+        if (i > 0 && !delta.data && m.layers[i].out.rows && m.layers[i].w.rows) return PN_ERR_NOMEM;
+    }
+    return PN_OK;
+}
+
+int backward_model(model m, matrix dL)
+{
+    int status = pn_check_model("backward_model", m);
+    if (!status) status = pn_check_matrix("backward_model", "dL", dL);
+    for (int i = m.n - 1; i >= 0 && !status; i--) {
+        matrix expected = {dL.rows, m.layers[i].w.cols, NULL};
+        status = check_saved("backward_model", &m.layers[i], expected);
+    }
+    if (status) return status;
+    layer *last = &m.layers[m.n - 1];
+    status = pn_reserve(last->ws, &last->ws->delta, &last->ws->delta_cap, pn_size(dL), "backward_model");
+    if (status) return status;
+    matrix delta = {dL.rows, dL.cols, last->ws->delta};   /* the caller's dL stays as it was */
+    if (pn_size(dL)) memcpy(delta.data, dL.data, pn_size(dL) * sizeof(double));
+    return backward_unchecked(m, delta);
+}
+
+int update_model(model m, double rate, double momentum, double decay)
+{
+    int status = pn_check_model("update_model", m);
+    for (int i = 0; i < m.n && !status; i++) status = update_layer(&m.layers[i], rate, momentum, decay);
+    return status;
+}
+
+/* ---- evaluation -------------------------------------------------------------------------------- */
+
+enum { PREDICT_CHUNK = 256 };
+
+/* Runs the model on rows [r0, r0+rows) of X without touching any layer's saved state. `a` and `b`
+ * are scratch of PREDICT_CHUNK × widest-layer doubles; the result lands in `a` or `b` (returned). */
+static double *predict_chunk(model m, matrix X, int r0, int rows, double *a, double *b)
+{
+    const double *in = X.data + (size_t)r0 * X.cols;
+    int in_cols = X.cols;
+    double *out = a;
+    for (int i = 0; i < m.n; i++) {
+        const layer *l = &m.layers[i];
+        out = (i % 2 == 0) ? a : b;
+        gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, 0.0, out, l->w.cols);
+        matrix o = {rows, l->w.cols, out};
+        activate_matrix(o, l->activation);
+        in = out;
+        in_cols = l->w.cols;
+    }
+    return out;
+}
+
+static int widest(model m)
+{
+    int w = 0;
+    for (int i = 0; i < m.n; i++) if (m.layers[i].w.cols > w) w = m.layers[i].w.cols;
+    return w;
+}
+
+int predict_model(model m, matrix X, matrix out)
+{
+    int status = pn_check_model("predict_model", m);
+    if (!status) status = check_input("predict_model", m, X, "X");
+    if (!status) status = pn_check_matrix("predict_model", "out", out);
+    if (status) return status;
+    int classes = m.layers[m.n - 1].w.cols;
+    if (out.rows != X.rows || out.cols != classes)
+        return pn_fail(PN_ERR_SHAPE, "predict_model: out is %dx%d but X is %dx%d and the model gives %d "
+                       "outputs (out must be %dx%d)", out.rows, out.cols, X.rows, X.cols, classes, X.rows, classes);
+    size_t scratch = (size_t)PREDICT_CHUNK * widest(m);
+    double *a = pn_alloc(scratch, "predict_model"), *b = pn_alloc(scratch, "predict_model");
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return PN_ERR_NOMEM;
+    }
+    for (int r0 = 0; r0 < X.rows; r0 += PREDICT_CHUNK) {
+        int rows = X.rows - r0 < PREDICT_CHUNK ? X.rows - r0 : PREDICT_CHUNK;
+        double *p = predict_chunk(m, X, r0, rows, a, b);
+        memcpy(out.data + (size_t)r0 * classes, p, (size_t)rows * classes * sizeof(double));
+    }
+    free(a);
+    free(b);
+    return PN_OK;
+}
+
+/* Index of the first largest value, as the homework's max_index. */
+static int max_index(const double *a, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++) if (a[i] > a[best]) best = i;
+    return best;
+}
+
+static int check_data(const char *fn, model m, data d)
+{
+    int status = pn_check_matrix(fn, "d.X", d.X);
+    if (!status) status = pn_check_matrix(fn, "d.y", d.y);
+    if (status) return status;
+    if (d.X.rows != d.y.rows)
+        return pn_fail(PN_ERR_SHAPE, "%s: d.X is %dx%d but d.y is %dx%d (one label row per example)",
+                       fn, d.X.rows, d.X.cols, d.y.rows, d.y.cols);
+    if (d.X.rows == 0) return pn_fail(PN_ERR_VALUE, "%s: the data has no rows", fn);
+    status = check_input(fn, m, d.X, "d.X");
+    if (status) return status;
+    int classes = m.layers[m.n - 1].w.cols;
+    if (d.y.cols != classes)
+        return pn_fail(PN_ERR_SHAPE, "%s: d.y is %dx%d but the last layer's w is %dx%d (%d outputs)", fn,
+                       d.y.rows, d.y.cols, m.layers[m.n - 1].w.rows, classes, classes);
+    return PN_OK;
+}
+
+double accuracy_model(model m, data d)
+{
+    if (pn_check_model("accuracy_model", m) || check_data("accuracy_model", m, d)) return NAN;
+    int classes = d.y.cols;
+    size_t scratch = (size_t)PREDICT_CHUNK * widest(m);
+    double *a = pn_alloc(scratch, "accuracy_model"), *b = pn_alloc(scratch, "accuracy_model");
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return NAN;
+    }
+    long correct = 0;
+    for (int r0 = 0; r0 < d.X.rows; r0 += PREDICT_CHUNK) {
+        int rows = d.X.rows - r0 < PREDICT_CHUNK ? d.X.rows - r0 : PREDICT_CHUNK;
+        const double *p = predict_chunk(m, d.X, r0, rows, a, b);
+        for (int i = 0; i < rows; i++)
+            correct += max_index(p + (size_t)i * classes, classes) ==
+                       max_index(d.y.data + (size_t)(r0 + i) * classes, classes);
+    }
+    free(a);
+    free(b);
+    return (double)correct / d.X.rows;
+}
+
+static double cross_entropy_unchecked(matrix y, matrix p)
+{
+    double sum = 0;
+    for (size_t i = 0; i < pn_size(y); i++) {
+        double pi = p.data[i] < DBL_MIN ? DBL_MIN : p.data[i];   /* log(0) would be -inf; NaN passes */
+        sum += -y.data[i] * log(pi);
+    }
+    return sum / y.rows;
+}
+
+double cross_entropy_loss(matrix y, matrix p)
+{
+    if (pn_check_matrix("cross_entropy_loss", "y", y) || pn_check_matrix("cross_entropy_loss", "p", p))
+        return NAN;
+    if (y.rows != p.rows || y.cols != p.cols) {
+        pn_fail(PN_ERR_SHAPE, "cross_entropy_loss: y is %dx%d but p is %dx%d (they must match)",
+                y.rows, y.cols, p.rows, p.cols);
+        return NAN;
+    }
+    if (y.rows == 0) {
+        pn_fail(PN_ERR_VALUE, "cross_entropy_loss: y and p have no rows");
+        return NAN;
+    }
+    return cross_entropy_unchecked(y, p);
+}
+
+/* ---- batches and training ------------------------------------------------------------------- */
+
+static void gather_batch(data d, data batch)
+{
+    size_t xc = (size_t)d.X.cols, yc = (size_t)d.y.cols;
+    for (int i = 0; i < batch.X.rows; i++) {
+        int r = rand_int(d.X.rows);
+        memcpy(batch.X.data + i * xc, d.X.data + r * xc, xc * sizeof(double));
+        memcpy(batch.y.data + i * yc, d.y.data + r * yc, yc * sizeof(double));
+    }
+}
+
+static int check_dataset(const char *fn, data d)
+{
+    int status = pn_check_matrix(fn, "d.X", d.X);
+    if (!status) status = pn_check_matrix(fn, "d.y", d.y);
+    if (status) return status;
+    if (d.X.rows != d.y.rows)
+        return pn_fail(PN_ERR_SHAPE, "%s: d.X is %dx%d but d.y is %dx%d (one label row per example)",
+                       fn, d.X.rows, d.X.cols, d.y.rows, d.y.cols);
+    if (d.X.rows == 0) return pn_fail(PN_ERR_VALUE, "%s: the data has no rows to draw from", fn);
+    return PN_OK;
+}
+
+data random_batch(data d, int n)
+{
+    data b = {empty, empty};
+    if (check_dataset("random_batch", d)) return b;
+    if (n < 0) {
+        pn_fail(PN_ERR_VALUE, "random_batch: n must be >= 0, got %d", n);
+        return b;
+    }
+    b.X = make_matrix(n, d.X.cols);
+    b.y = make_matrix(n, d.y.cols);
+    if ((!b.X.data && pn_size(b.X)) || (!b.y.data && pn_size(b.y))) {
+        free_data(b);
+        return (data){empty, empty};
+    }
+    gather_batch(d, b);
+    return b;
+}
+
+void free_data(data d)
+{
+    free_matrix(d.X);
+    free_matrix(d.y);
+}
+
+int train_model_losses(model m, data d, int batch, int iters, double rate, double momentum,
+                       double decay, double *losses)
+{
+    const char *fn = "train_model";
+    int status = pn_check_model(fn, m);
+    if (!status) status = check_data(fn, m, d);
+    if (status) return status;
+    if (batch < 1 || iters < 0)
+        return pn_fail(PN_ERR_VALUE, "%s: batch must be >= 1 and iters >= 0, got batch=%d iters=%d",
+                       fn, batch, iters);
+    if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
+        return pn_fail(PN_ERR_VALUE, "%s: rate, momentum and decay must be finite, got %g, %g, %g",
+                       fn, rate, momentum, decay);
+    int classes = d.y.cols;
+    data b = {make_matrix(batch, d.X.cols), make_matrix(batch, classes)};
+    matrix dL = make_matrix(batch, classes);
+    if (!b.X.data || !b.y.data || !dL.data) {
+        free_data(b);
+        free_matrix(dL);
+        return PN_ERR_NOMEM;
+    }
+    for (int it = 0; it < iters && !status; it++) {
+        gather_batch(d, b);
+        matrix p = forward_unchecked(m, b.X);
+        if (!p.data) {
+            status = PN_ERR_NOMEM;   /* a layer could not grow its output buffer (recorded) */
+            break;
+        }
+        double loss = cross_entropy_unchecked(b.y, p);
+        if (losses) losses[it] = loss;
+        if (!isfinite(loss)) {
+            status = pn_fail(PN_ERR_NONFINITE, "%s: the loss became %g at iteration %d; the learning rate "
+                             "(%g) is probably too high for this model, try a lower one", fn, loss, it, rate);
+            break;
+        }
+        for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
+        status = backward_unchecked(m, dL);
+        if (!status) status = update_model(m, rate / batch, momentum, decay);
+    }
+    m.layers[0].in = empty;   /* it pointed at the batch buffer, which goes now */
+    free_data(b);
+    free_matrix(dL);
+    return status;
+}
+
+int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay)
+{
+    return train_model_losses(m, d, batch, iters, rate, momentum, decay, NULL);
+}

@@ -1,0 +1,53 @@
+/* internal.h — what pynet's C files share but users do not see: error recording, allocation, the
+ * layer workspace, and the unchecked steps the model-level loops call once shapes are validated. */
+#ifndef PYNET_INTERNAL_H
+#define PYNET_INTERNAL_H
+
+#include "pynet.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PN_PRINTF(fmt, args)
+#endif
+
+/* Records code and message for pn_error_code / pn_error_message; returns code. */
+int pn_fail(int code, const char *fmt, ...) PN_PRINTF(2, 3);
+
+/* n zeroed doubles, or NULL (with PN_ERR_NOMEM recorded by `who`) on failure; NULL for n == 0. */
+double *pn_alloc(size_t n, const char *who);
+
+/* The number of threads the kernels may use (pn_set_threads, else OMP_NUM_THREADS, else all). */
+int pn_threads(void);
+
+static inline size_t pn_size(matrix m) { return (size_t)m.rows * (size_t)m.cols; }
+
+/* PN_OK, or a recorded error naming fn and what is wrong with argument `name`: negative sizes, or a
+ * NULL buffer behind a non-empty shape. */
+int pn_check_matrix(const char *fn, const char *name, matrix m);
+int pn_check_activation(const char *fn, ACTIVATION a);
+const char *pn_activation_name(ACTIVATION a);
+
+/* A layer's reusable buffers. A buffer only grows; the one it replaces is kept on `retired` until
+ * free_layer, so a pointer handed out earlier (a numpy view of l->out, say) never dangles. */
+struct pn_retired;
+struct layer_workspace {
+    size_t out_cap;         /* doubles behind l->out.data */
+    size_t dx_cap;          /* doubles behind dx */
+    size_t delta_cap;       /* doubles behind delta */
+    double *dx;             /* backward_layer's result: delta · wᵀ */
+    double *delta;          /* backward_model's working copy of dL (used on the last layer) */
+    struct pn_retired *retired;
+};
+
+/* Makes *buf hold at least `need` doubles (contents not preserved). PN_OK or PN_ERR_NOMEM. */
+int pn_reserve(layer_workspace *ws, double **buf, size_t *cap, size_t need, const char *who);
+
+/* forward_layer / backward_layer without argument checks (the model-level loops check once). */
+matrix pn_forward_layer(layer *l, matrix in);
+matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
+
+/* PN_OK if the layers chain (each one's output width is the next one's input width). */
+int pn_check_model(const char *fn, model m);
+
+#endif

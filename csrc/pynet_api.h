@@ -1,0 +1,122 @@
+/* pynet_api.h — the whole public C API of pynet, in the homework's words.
+ *
+ * This file has no preprocessor lines on purpose: build_ffi.py hands it to cffi's cdef verbatim, and
+ * the C sources see it through pynet.h, so the binding is checked by the compiler against the very
+ * declarations the library is built from. Include pynet.h, never this file directly.
+ *
+ * Conventions (the lecture's, kept so homework answers carry over):
+ *   - A matrix is one contiguous row-major buffer of doubles: element (i, j) is data[i*cols + j].
+ *   - A layer computes out = f(in · w); in is (batch × input), w is (input × output).
+ *   - Deltas carry the NEGATIVE gradient: the loss gradient handed to backward_model is
+ *     dL = truth − prediction, so dw = inᵀ·delta is −∂L/∂w summed over the batch.
+ *   - update_layer applies   v ← dw − λ·w + m·v ;   w ← w + η·v   (λ = decay, m = momentum, η = rate),
+ *     and train_model passes η = rate / batch, so the step is the mean over the batch.
+ *   - Activation gradients are taken from the layer's OUTPUT y = f(x): logistic y(1−y) (the slide's
+ *     "g(x)g(1−x)" is a typo), relu 1 where y > 0 else 0, lrelu 1 where y > 0 else 0.1, linear 1,
+ *     softmax 1 (softmax is always paired with cross-entropy, whose gradient the caller passes in).
+ *
+ * Errors: nothing here exits, aborts or prints. A function that fails records a code and a message
+ * (pn_error_code / pn_error_message, per thread) and returns a status (int functions: the code, 0 on
+ * success), an empty matrix {0, 0, NULL}, an empty layer (w.data == NULL) or NaN (double functions).
+ * Successful calls do not clear an earlier error; call pn_clear_error() first when you mean to check.
+ *
+ * Ownership: every matrix returned by a make_/copy_/random_/transpose_/mult/axpy function is the
+ * caller's, released with free_matrix. Buffers a layer hands out (forward_layer's result, which is
+ * l->out, and backward_layer's result) belong to the layer: overwritten by its next forward (resp.
+ * backward), but the memory stays valid until free_layer, even when a larger batch makes the layer
+ * grow a new buffer. A layer never owns the `in` it saved.
+ */
+
+typedef struct matrix {
+    int rows, cols;
+    double *data;           /* rows*cols doubles, row-major; NULL when empty */
+} matrix;
+
+typedef enum { LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX } ACTIVATION;
+
+typedef struct layer_workspace layer_workspace;   /* private: reusable buffers of a layer */
+
+typedef struct layer {
+    matrix in;              /* input saved by forward_layer (not owned: the caller keeps it alive) */
+    matrix w;               /* weights, input × output (owned) */
+    matrix dw;              /* weight delta from the last backward_layer, input × output (owned) */
+    matrix v;               /* last update, for momentum, input × output (owned) */
+    matrix out;             /* output of the last forward_layer, batch × output (owned) */
+    ACTIVATION activation;
+    layer_workspace *ws;    /* private; NULL for a layer that make_layer did not build */
+} layer;
+
+typedef struct model {
+    layer *layers;          /* n layers, first to last; free_model frees them and the array */
+    int n;
+} model;
+
+typedef struct data {
+    matrix X;               /* one example per row */
+    matrix y;               /* one-hot truth per row */
+} data;
+
+/* ---- errors, threads, randomness -------------------------------------------------------------- */
+enum { PN_OK = 0, PN_ERR_NOMEM = 1, PN_ERR_SHAPE = 2, PN_ERR_VALUE = 3, PN_ERR_NONFINITE = 4 };
+int pn_error_code(void);                 /* code of the last failure on this thread, PN_OK if none */
+const char *pn_error_message(void);      /* its message, naming the function, shapes and values */
+void pn_clear_error(void);
+void pn_free(void *p);                   /* free() for a buffer the library allocated (bindings) */
+
+int pn_set_threads(int n);               /* threads for the kernels; n >= 1 */
+int pn_get_threads(void);
+int pn_has_openmp(void);                 /* 1 if built with OpenMP */
+
+void set_seed(uint64_t seed);            /* one generator drives everything random */
+double rand_uniform(void);               /* uniform in [0, 1) */
+int rand_int(int n);                     /* uniform in [0, n), unbiased; n >= 1 */
+
+/* ---- matrices ------------------------------------------------------------------------------- */
+matrix make_matrix(int rows, int cols);                 /* zeros */
+void free_matrix(matrix m);
+matrix copy_matrix(matrix m);
+matrix random_matrix(int rows, int cols, double s);     /* uniform in [-s, s] */
+matrix transpose_matrix(matrix m);
+matrix matrix_mult_matrix(matrix a, matrix b);          /* a·b; a is (n × k), b is (k × m) */
+matrix axpy_matrix(double a, matrix x, matrix y);       /* a·x + y, same shapes */
+
+/* C = alpha·op(A)·op(B) + beta·C with op(X) = Xᵀ when its flag is set; op(A) is (m × k), op(B) is
+ * (k × n), C is (m × n); lda, ldb, ldc are the row strides of A, B and C as stored. With beta == 0,
+ * C is overwritten (its old contents, even NaN, are ignored). gemm is the fast kernel; gemm_reference
+ * is the obviously-correct triple loop that tests compare it against. */
+int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+         const double *b, int ldb, double beta, double *c, int ldc);
+int gemm_reference(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                   const double *b, int ldb, double beta, double *c, int ldc);
+
+/* ---- the homework's classifier ---------------------------------------------------------------- */
+int activate_matrix(matrix m, ACTIVATION a);             /* m ← f(m), in place (softmax per row) */
+int gradient_matrix(matrix m, ACTIVATION a, matrix d);   /* d ← d ∘ f′, f′ taken from the output m */
+
+layer make_layer(int input, int output, ACTIVATION activation);  /* w uniform in ±sqrt(2/input) */
+void free_layer(layer *l);
+matrix forward_layer(layer *l, matrix in);               /* out = f(in·w); saves in and out */
+matrix backward_layer(layer *l, matrix delta);           /* delta ∘= f′(out); dw = inᵀ·delta; returns delta·wᵀ */
+int update_layer(layer *l, double rate, double momentum, double decay);
+
+layer *alloc_layers(int n);              /* n empty layers (calloc); free with free_layers */
+void free_layers(layer *layers, int n);  /* free_layer on each, then the array */
+void free_model(model m);                /* free_layers(m.layers, m.n) */
+matrix forward_model(model m, matrix X); /* returns the last layer's out (owned by that layer) */
+int backward_model(model m, matrix dL);  /* dL is not modified; the first layer skips its dx */
+int update_model(model m, double rate, double momentum, double decay);
+
+int predict_model(model m, matrix X, matrix out);   /* out ← model(X), in row chunks; layers untouched */
+double accuracy_model(model m, data d);              /* share of rows whose argmax matches y's */
+double cross_entropy_loss(matrix y, matrix p);       /* mean over rows of −Σ y·log p, p clamped > 0 */
+
+data random_batch(data d, int n);        /* n rows drawn uniformly with replacement (copied) */
+void free_data(data d);
+
+/* The homework's training loop: `iters` steps of random_batch, forward, dL = y − p, backward, and
+ * update_model(rate/batch, momentum, decay). train_model_losses also stores each step's batch loss
+ * in losses[0..iters) when losses is not NULL. If a loss is NaN or infinite, training stops before
+ * that step's update and PN_ERR_NONFINITE is returned (losses[i] holds the bad value). */
+int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay);
+int train_model_losses(model m, data d, int batch, int iters, double rate, double momentum,
+                       double decay, double *losses);

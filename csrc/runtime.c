@@ -1,0 +1,163 @@
+/* runtime.c — the library's small shared services: per-thread error state, aligned-enough zeroed
+ * allocation, the thread count the kernels use, and the single seedable random generator
+ * (xoshiro256**, seeded through splitmix64) behind every random draw in pynet. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static _Thread_local int error_code = PN_OK;
+static _Thread_local char error_message[512];
+
+int pn_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    error_code = code;
+    return code;
+}
+
+int pn_error_code(void) { return error_code; }
+const char *pn_error_message(void) { return error_code == PN_OK ? "" : error_message; }
+
+void pn_clear_error(void)
+{
+    error_code = PN_OK;
+    error_message[0] = '\0';
+}
+
+void pn_free(void *p) { free(p); }
+
+double *pn_alloc(size_t n, const char *who)
+{
+    if (n == 0) return NULL;
+    if (n > SIZE_MAX / sizeof(double)) {
+        pn_fail(PN_ERR_NOMEM, "%s: cannot allocate %zu doubles (size overflows)", who, n);
+        return NULL;
+    }
+    double *p = calloc(n, sizeof(double));
+    if (!p) pn_fail(PN_ERR_NOMEM, "%s: out of memory allocating %zu doubles (%.1f MB)", who, n,
+                    (double)n * sizeof(double) / 1e6);
+    return p;
+}
+
+static const char *const activation_names[] = {"LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX"};
+enum { N_ACTIVATIONS = sizeof activation_names / sizeof activation_names[0] };
+
+const char *pn_activation_name(ACTIVATION a)
+{
+    return ((int)a >= 0 && (int)a < N_ACTIVATIONS) ? activation_names[a] : "?";
+}
+
+int pn_check_activation(const char *fn, ACTIVATION a)
+{
+    if ((int)a >= 0 && (int)a < N_ACTIVATIONS) return PN_OK;
+    return pn_fail(PN_ERR_VALUE,
+                   "%s: unknown activation %d; valid: LINEAR=0, LOGISTIC=1, RELU=2, LRELU=3, SOFTMAX=4",
+                   fn, (int)a);
+}
+
+int pn_check_matrix(const char *fn, const char *name, matrix m)
+{
+    if (m.rows < 0 || m.cols < 0)
+        return pn_fail(PN_ERR_SHAPE, "%s: %s has a negative shape %dx%d", fn, name, m.rows, m.cols);
+    if (!m.data && pn_size(m) > 0)
+        return pn_fail(PN_ERR_VALUE, "%s: %s is %dx%d but has no data (NULL)", fn, name, m.rows, m.cols);
+    return PN_OK;
+}
+
+/* ---- threads --------------------------------------------------------------------------------- */
+
+static int thread_count = 0;   /* 0: not chosen yet, take OpenMP's default */
+
+int pn_threads(void)
+{
+#ifdef _OPENMP
+    if (thread_count <= 0) thread_count = omp_get_max_threads();
+    return thread_count;
+#else
+    return 1;
+#endif
+}
+
+int pn_set_threads(int n)
+{
+    if (n < 1) return pn_fail(PN_ERR_VALUE, "set_threads: need at least 1 thread, got %d", n);
+#ifdef _OPENMP
+    thread_count = n;
+#endif
+    return PN_OK;
+}
+
+int pn_get_threads(void) { return pn_threads(); }
+
+int pn_has_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* ---- randomness ------------------------------------------------------------------------------ */
+
+static uint64_t rng_state[4];
+static int rng_seeded = 0;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void set_seed(uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) rng_state[i] = splitmix64(&seed);
+    rng_seeded = 1;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rand_u64(void)
+{
+    if (!rng_seeded) set_seed(0);   /* a fixed default, so an unseeded run is still reproducible */
+    uint64_t *s = rng_state;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double rand_uniform(void) { return (double)(rand_u64() >> 11) * 0x1.0p-53; }
+
+int rand_int(int n)
+{
+    if (n < 1) {
+        pn_fail(PN_ERR_VALUE, "rand_int: n must be >= 1, got %d", n);
+        return 0;
+    }
+    /* Rejection sampling: discard the top sliver of the range so every value is equally likely. */
+    uint64_t range = (uint64_t)n;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+    uint64_t x;
+    do x = rand_u64(); while (x >= limit);
+    return (int)(x % range);
+}

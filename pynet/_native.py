@@ -1,0 +1,131 @@
+"""The boundary between Python and pynet's C core: every call into ``pynet._core`` that can fail
+goes through the helpers here, which turn the C library's status codes and messages into Python
+exceptions, and build zero-copy numpy views of C memory that keep their owner alive.
+
+Users never touch ``lib``; the homework-level modules (``pynet.matrix``, ``pynet.classifier``)
+call it through these helpers.
+"""
+import operator
+
+import numpy as np
+
+from ._core import ffi, lib
+
+__all__ = ["ffi", "lib", "DivergedError", "check", "raise_last", "call", "numpy_view",
+           "set_seed", "set_threads", "get_threads", "build_info"]
+
+
+class DivergedError(FloatingPointError):
+    """Training stopped because the loss became NaN or infinite.
+
+    ``iteration`` is the 0-based step whose loss was bad, ``loss`` that value, and ``losses`` the
+    losses of every step up to and including it."""
+
+    def __init__(self, message, iteration, loss, losses):
+        super().__init__(message)
+        self.iteration = iteration
+        self.loss = loss
+        self.losses = losses
+
+
+_EXCEPTIONS = {
+    lib.PN_ERR_NOMEM: MemoryError,
+    lib.PN_ERR_SHAPE: ValueError,
+    lib.PN_ERR_VALUE: ValueError,
+    lib.PN_ERR_NONFINITE: FloatingPointError,
+}
+
+
+def raise_last(code=None):
+    """Raise the exception for the C library's last recorded error (and clear it)."""
+    if code is None:
+        code = lib.pn_error_code()
+    message = ffi.string(lib.pn_error_message()).decode("utf-8", "replace")
+    lib.pn_clear_error()
+    raise _EXCEPTIONS.get(code, RuntimeError)(message or "pynet C core failed with status %d" % code)
+
+
+def check(status):
+    """Raise if a C function returned a non-zero status."""
+    if status:
+        raise_last(status)
+
+
+def call(fn, *args):
+    """Call a C function that signals failure only through the error state (matrix- or
+    double-returning functions) and raise if it recorded one."""
+    lib.pn_clear_error()
+    result = fn(*args)
+    code = lib.pn_error_code()
+    if code:
+        raise_last(code)
+    return result
+
+
+class _Keep:
+    """The base object of a numpy view of C memory: it exposes the memory through
+    ``__array_interface__`` and holds whatever owns that memory, so the view keeps it alive."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+
+def numpy_view(ptr, rows, cols, owner):
+    """A writable (rows, cols) float64 numpy array over the C doubles at ``ptr``, keeping ``owner``
+    alive for as long as the array (or any view of it) exists."""
+    if rows * cols == 0 or ptr == ffi.NULL:
+        return np.zeros((rows, cols))   # nothing to share
+    keep = _Keep()
+    keep.owner = owner
+    keep.__array_interface__ = {
+        "data": (int(ffi.cast("uintptr_t", ptr)), False),
+        "shape": (rows, cols),
+        "typestr": "<f8",
+        "version": 3,
+    }
+    return np.asarray(keep)
+
+
+def _index(value, name, minimum=None):
+    """An integer argument, with a ValueError/TypeError that names it."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an integer, got %r" % (name, value)) from None
+    if minimum is not None and value < minimum:
+        raise ValueError("%s must be >= %d, got %d" % (name, minimum, value))
+    return value
+
+
+def _number(value, name):
+    """A finite float argument."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError("%s must be a number, got %r" % (name, value)) from None
+    if not np.isfinite(value):
+        raise ValueError("%s must be finite, got %r" % (name, value))
+    return value
+
+
+def set_seed(seed):
+    """Seed the one random generator behind make_layer, random_matrix, random_batch and
+    train_model. The same seed (and thread count) gives the same run, bit for bit."""
+    seed = _index(seed, "seed", 0)
+    if seed >= 2 ** 64:
+        raise ValueError("seed must be < 2**64, got %d" % seed)
+    lib.set_seed(seed)
+
+
+def set_threads(n):
+    """Use n threads in the C kernels (default: OMP_NUM_THREADS, else every core)."""
+    check(lib.pn_set_threads(_index(n, "threads", 1)))
+
+
+def get_threads():
+    """The number of threads the C kernels use."""
+    return lib.pn_get_threads()
+
+
+def build_info():
+    """How the C core was built: OpenMP, threads."""
+    return {"openmp": bool(lib.pn_has_openmp()), "threads": get_threads()}

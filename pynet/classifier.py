@@ -1,0 +1,418 @@
+"""pynet.classifier — the homework's neural network (src/hw4/classifier.py), backed by C.
+
+Same names, same arguments, same conventions as the homework:
+
+- ``forward_layer(l, in)`` computes ``out = f(in·w)`` and saves ``in`` and ``out`` in the layer;
+- ``backward_layer(l, delta)`` turns ``delta`` into ``delta ∘ f′(out)`` *in place*, stores
+  ``l.dw = inᵀ·delta`` and returns ``delta·wᵀ`` for the layer below;
+- ``update_layer(l, rate, momentum, decay)`` does ``v = dw − decay·w + momentum·v; w += rate·v``;
+- ``train_model`` feeds ``dL = y − p`` (truth minus prediction, the negative gradient) backwards and
+  calls ``update_model(m, rate/batch, momentum, decay)``.
+
+Layers, models and data are thin handles on the C structs; their fields (``l.w``, ``l.out``, ``d.X``)
+are numpy views of the C memory, not copies. Matrices a layer returns (``forward_layer``'s result,
+``backward_layer``'s result) belong to the layer and are overwritten by its next forward/backward.
+"""
+import enum
+import math
+import time
+
+import numpy as np
+
+from ._native import DivergedError, _index, _number, call, check, ffi, lib, raise_last, numpy_view
+from ._progress import Progress, progress_enabled
+from .matrix import Matrix, as_matrix, _adopt
+
+__all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "Layer", "Model", "Data",
+           "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
+           "make_layer", "make_model", "forward_model", "backward_model", "update_model",
+           "predict_model", "accuracy_model", "cross_entropy_loss", "random_batch", "make_data",
+           "train_model", "DivergedError"]
+
+
+class ACTIVATION(enum.IntEnum):
+    """The activation functions; the values are the C enum's."""
+    LINEAR = lib.LINEAR
+    LOGISTIC = lib.LOGISTIC
+    RELU = lib.RELU
+    LRELU = lib.LRELU
+    SOFTMAX = lib.SOFTMAX
+
+    def __repr__(self):
+        return self.name
+
+
+LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
+                                           ACTIVATION.LRELU, ACTIVATION.SOFTMAX)
+
+
+def _activation(a):
+    """An ACTIVATION from a constant, its integer value or its name ('RELU', 'relu')."""
+    valid = ", ".join(x.name for x in ACTIVATION)
+    if isinstance(a, str):
+        try:
+            return ACTIVATION[a.strip().upper()]
+        except KeyError:
+            raise ValueError("unknown activation %r; valid: %s" % (a, valid)) from None
+    if isinstance(a, (int, np.integer)) and not isinstance(a, bool):
+        try:
+            return ACTIVATION(int(a))
+        except ValueError:
+            raise ValueError("unknown activation %r; valid: %s" % (a, valid)) from None
+    raise ValueError("unknown activation %r; valid: %s (or their names as strings)" % (a, valid))
+
+
+def activate_matrix(m, a):
+    """Apply activation a to every element of m, in place (softmax: to every row)."""
+    a = _activation(a)
+    m = as_matrix(m, "m", writable=True)
+    check(lib.activate_matrix(m._m[0], a))
+
+
+def gradient_matrix(m, a, d):
+    """Multiply d, in place, by the derivative of activation a taken at the outputs m."""
+    a = _activation(a)
+    m, d = as_matrix(m, "m"), as_matrix(d, "d", writable=True)
+    check(lib.gradient_matrix(m._m[0], a, d._m[0]))
+
+
+# ---- layers ------------------------------------------------------------------------------------
+
+class _LayerStore:
+    """C memory for n layer structs; freeing it frees every layer's buffers."""
+
+    __slots__ = ("ptr", "n", "__weakref__")
+
+    def __init__(self, n):
+        ptr = call(lib.alloc_layers, n)
+        self.ptr = ffi.gc(ptr, lambda p, n=n: lib.free_layers(p, n))
+        self.n = n
+
+
+class Layer:
+    """One fully connected layer: ``out = f(in·w)``. Fields are live views of the C struct:
+    ``inp`` (the saved input; ``in`` is a Python keyword), ``w``, ``dw``, ``v``, ``out``,
+    ``activation``. Assigning ``l.w = array`` copies the values into the layer's weights."""
+
+    __slots__ = ("_store", "_ptr", "_saved_in", "_model")
+
+    def _field(self, name):
+        return Matrix._wrap(getattr(self._ptr, name), self._store)
+
+    @property
+    def inp(self):
+        """The input saved by the last forward pass (None if there is none)."""
+        m = getattr(self._ptr, "in")
+        return None if m.data == ffi.NULL and m.rows * m.cols else self._field("in")
+
+    @property
+    def w(self):
+        return self._field("w")
+
+    @property
+    def dw(self):
+        return self._field("dw")
+
+    @property
+    def v(self):
+        return self._field("v")
+
+    @property
+    def out(self):
+        return self._field("out")
+
+    def _set(self, name, values):
+        target = self._field(name)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != target.shape:
+            raise ValueError("layer.%s is %dx%d; cannot assign an array of shape %s"
+                             % (name, target.rows, target.cols, values.shape))
+        target.data[...] = values
+
+    @w.setter
+    def w(self, values):
+        self._set("w", values)
+
+    @dw.setter
+    def dw(self, values):
+        self._set("dw", values)
+
+    @v.setter
+    def v(self, values):
+        self._set("v", values)
+
+    @property
+    def activation(self):
+        return ACTIVATION(self._ptr.activation)
+
+    @property
+    def inputs(self):
+        return self._ptr.w.rows
+
+    @property
+    def outputs(self):
+        return self._ptr.w.cols
+
+    def __repr__(self):
+        return "Layer(%d -> %d, %s)" % (self.inputs, self.outputs, self.activation.name)
+
+
+def make_layer(input, output, activation):
+    """A layer from ``input`` to ``output`` units with weights uniform in ±sqrt(2/input) and zero
+    dw and v."""
+    act = _activation(activation)
+    store = _LayerStore(1)
+    store.ptr[0] = call(lib.make_layer, _index(input, "input", 1), _index(output, "output", 1), act)
+    layer = Layer.__new__(Layer)
+    layer._store, layer._ptr, layer._saved_in, layer._model = store, store.ptr, None, None
+    return layer
+
+
+def _layer(l):
+    if not isinstance(l, Layer):
+        raise TypeError("expected a Layer (from make_layer), got %s" % type(l).__name__)
+    return l
+
+
+def forward_layer(l, in_):
+    """Run the layer forward on ``in_`` (batch × inputs): saves it, computes and saves
+    ``out = f(in_·w)``, and returns ``out`` (owned by the layer; overwritten by the next forward)."""
+    l = _layer(l)
+    x = as_matrix(in_, "in")
+    out = call(lib.forward_layer, l._ptr, x._m[0])
+    l._saved_in = x   # the C layer saved a pointer into x's memory: keep it alive
+    return Matrix._wrap(out, l._store)
+
+
+def backward_layer(l, delta):
+    """Backpropagate through the layer: ``delta`` (dL/d out, batch × outputs) becomes
+    dL/d(in·w) in place, ``l.dw`` gets ``inᵀ·delta``, and ``delta·wᵀ`` (dL/d in) is returned
+    (owned by the layer; overwritten by its next backward)."""
+    l = _layer(l)
+    d = as_matrix(delta, "delta", writable=True)
+    dx = call(lib.backward_layer, l._ptr, d._m[0])
+    return Matrix._wrap(dx, l._store)
+
+
+def update_layer(l, rate, momentum, decay):
+    """SGD with momentum and weight decay: ``v = dw − decay·w + momentum·v; w += rate·v``."""
+    l = _layer(l)
+    check(lib.update_layer(l._ptr, _number(rate, "rate"), _number(momentum, "momentum"),
+                           _number(decay, "decay")))
+
+
+# ---- models ------------------------------------------------------------------------------------
+
+class Model:
+    """A stack of layers, first to last. ``m.layers`` is the list, ``m.n`` its length."""
+
+    __slots__ = ("_store", "_c", "layers", "__weakref__")
+
+    @property
+    def n(self):
+        return self._c.n
+
+    def __repr__(self):
+        sizes = [self.layers[0].inputs] + [l.outputs for l in self.layers]
+        acts = ", ".join(l.activation.name for l in self.layers)
+        return "Model(%s; %s)" % (" -> ".join(map(str, sizes)), acts)
+
+
+_EMPTY_LAYER = ffi.new("layer *")   # all zeros: what a moved-out layer struct becomes
+
+
+def make_model(layers):
+    """A model from a list of layers (each from make_layer). The layers move into the model: keep
+    using them through the list or ``m.layers``; a layer can belong to one model only."""
+    layers = list(layers)
+    if not layers:
+        raise ValueError("make_model: need at least one layer")
+    for i, l in enumerate(layers):
+        _layer(l)
+        if l._model is not None:
+            raise ValueError("make_model: layer %d (%r) already belongs to a model; make a new one "
+                             "with make_layer" % (i, l))
+    if len({id(l) for l in layers}) != len(layers):
+        raise ValueError("make_model: the same layer appears twice in the list")
+    for i in range(1, len(layers)):
+        if layers[i - 1].outputs != layers[i].inputs:
+            raise ValueError("make_model: layer %d outputs %d values but layer %d takes %d (w is %dx%d, "
+                             "then %dx%d)" % (i - 1, layers[i - 1].outputs, i, layers[i].inputs,
+                                             layers[i - 1].inputs, layers[i - 1].outputs,
+                                             layers[i].inputs, layers[i].outputs))
+    store = _LayerStore(len(layers))
+    model = Model.__new__(Model)
+    for i, l in enumerate(layers):
+        # Move the struct (and with it the ownership of its buffers) into the model's array.
+        store.ptr[i] = l._ptr[0]
+        l._ptr[0] = _EMPTY_LAYER[0]
+        l._store, l._ptr, l._model = store, store.ptr + i, model
+    model._store = store
+    model._c = ffi.new("model *", {"layers": store.ptr, "n": len(layers)})
+    model.layers = layers
+    return model
+
+
+def _model(m):
+    if not isinstance(m, Model):
+        raise TypeError("expected a Model (from make_model), got %s" % type(m).__name__)
+    return m
+
+
+def forward_model(m, X):
+    """Run every layer forward; returns the last layer's output (owned by it)."""
+    m = _model(m)
+    x = as_matrix(X, "X")
+    out = call(lib.forward_model, m._c[0], x._m[0])
+    m.layers[0]._saved_in = x
+    return Matrix._wrap(out, m._store)
+
+
+def backward_model(m, dL):
+    """Backpropagate dL (batch × outputs, the negative loss gradient) through every layer, last to
+    first, filling each layer's dw. dL itself is left unchanged."""
+    m = _model(m)
+    check(lib.backward_model(m._c[0], as_matrix(dL, "dL")._m[0]))
+
+
+def update_model(m, rate, momentum, decay):
+    """update_layer on every layer."""
+    m = _model(m)
+    check(lib.update_model(m._c[0], _number(rate, "rate"), _number(momentum, "momentum"),
+                           _number(decay, "decay")))
+
+
+def predict_model(m, X):
+    """The model's outputs for X as a new matrix, without disturbing any layer's saved state."""
+    m = _model(m)
+    x = as_matrix(X, "X")
+    classes = m.layers[-1].outputs
+    out = _adopt(call(lib.make_matrix, x.rows, classes))
+    check(lib.predict_model(m._c[0], x._m[0], out._m[0]))
+    return out
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+class Data:
+    """Examples ``X`` (one per row) and their one-hot labels ``y``, both Matrix."""
+
+    __slots__ = ("X", "y", "labels", "__weakref__")
+
+    def __init__(self, X, y, labels=None):
+        self.X, self.y = as_matrix(X, "X"), as_matrix(y, "y")
+        if self.X.rows != self.y.rows:
+            raise ValueError("data: X is %dx%d but y is %dx%d (one label row per example)"
+                             % (self.X.rows, self.X.cols, self.y.rows, self.y.cols))
+        self.labels = list(labels) if labels is not None else None
+
+    @property
+    def _c(self):
+        return ffi.new("data *", {"X": self.X._m[0], "y": self.y._m[0]})
+
+    @property
+    def classes(self):
+        """Each row's class index (argmax of y)."""
+        return np.argmax(self.y.data, axis=1) if self.y.cols else np.zeros(self.y.rows, dtype=np.intp)
+
+    def __len__(self):
+        return self.X.rows
+
+    def __repr__(self):
+        return "Data(X %dx%d, y %dx%d)" % (self.X.rows, self.X.cols, self.y.rows, self.y.cols)
+
+
+def make_data(X, y, classes=None, labels=None):
+    """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes)
+    or n integer labels, turned into one-hot rows with ``classes`` columns (default: max label + 1).
+    X is shared, not copied, when it is already a C-contiguous float64 array."""
+    X = as_matrix(X, "X")
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 1:
+        if y_arr.size and not np.issubdtype(y_arr.dtype, np.integer):
+            as_int = y_arr.astype(np.int64) if np.issubdtype(y_arr.dtype, np.number) else None
+            if as_int is None or not np.array_equal(as_int, y_arr):
+                raise ValueError("make_data: 1-D y must hold integer class labels, got dtype %s" % y_arr.dtype)
+            y_arr = as_int
+        if y_arr.size and y_arr.min() < 0:
+            raise ValueError("make_data: class labels must be >= 0, found %d" % y_arr.min())
+        top = int(y_arr.max()) + 1 if y_arr.size else 0
+        k = top if classes is None else _index(classes, "classes", 1)
+        if top > k:
+            raise ValueError("make_data: label %d does not fit %d classes" % (top - 1, k))
+        onehot = np.zeros((y_arr.size, k))
+        onehot[np.arange(y_arr.size), y_arr] = 1.0
+        y_m = Matrix._borrow(onehot)
+    elif y_arr.ndim == 2:
+        y_m = as_matrix(y, "y")
+    else:
+        raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
+    return Data(X, y_m, labels)
+
+
+def _data(d):
+    if not isinstance(d, Data):
+        raise TypeError("expected a Data object (from make_data or a loader), got %s" % type(d).__name__)
+    return d
+
+
+def random_batch(d, n):
+    """n rows of d drawn uniformly with replacement, copied into a new Data."""
+    d = _data(d)
+    b = call(lib.random_batch, d._c[0], _index(n, "n", 0))
+    return Data(_adopt(b.X), _adopt(b.y), d.labels)
+
+
+def accuracy_model(m, d):
+    """The share of rows of d whose highest output is the true class."""
+    return call(lib.accuracy_model, _model(m)._c[0], _data(d)._c[0])
+
+
+def cross_entropy_loss(y, p):
+    """Mean over rows of −Σ y·log p (p is clamped away from 0, so the result is finite)."""
+    y, p = as_matrix(y, "y"), as_matrix(p, "p")
+    return call(lib.cross_entropy_loss, y._m[0], p._m[0])
+
+
+def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
+    """The homework's training loop, run in C: ``iters`` steps of SGD on random batches of
+    ``batch`` rows with learning rate ``rate`` (divided by the batch size, as the homework does),
+    ``momentum`` and weight ``decay``.
+
+    Shows a progress line (iteration, loss averaged over the last 50 steps, speed) unless
+    ``progress=False`` or ``PYNET_PROGRESS=0``. Returns every step's batch loss as a numpy array.
+    Raises DivergedError (a FloatingPointError) naming the iteration if the loss becomes NaN or
+    infinite; the weights are then those of the step before."""
+    m, d = _model(m), _data(d)
+    batch, iters = _index(batch, "batch", 1), _index(iters, "iters", 0)
+    rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
+    cm, cd = m._c[0], d._c[0]
+    losses = np.full(iters, np.nan)
+    losses_ptr = ffi.cast("double *", ffi.from_buffer(losses)) if iters else ffi.NULL
+    bar = Progress(iters, "train", enabled=progress_enabled(progress))
+    done, chunk = 0, 1
+    try:
+        while done < iters:
+            # Run in chunks of about a tenth of a second: the progress line stays fresh and Ctrl-C is
+            # honoured between chunks. Chunking changes nothing else: the C generator carries on.
+            n = min(chunk, iters - done)
+            t0 = time.perf_counter()
+            status = lib.train_model_losses(cm, cd, batch, n, rate, momentum, decay, losses_ptr + done)
+            elapsed = time.perf_counter() - t0
+            if status == lib.PN_ERR_NONFINITE:
+                lib.pn_clear_error()
+                bad = done + int(np.flatnonzero(~np.isfinite(losses[done:done + n]))[0])
+                raise DivergedError(
+                    "train_model: the loss became %s at iteration %d of %d, so training stopped there "
+                    "(the weights are those of the step before). The learning rate %g is probably too "
+                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10),
+                    iteration=bad, loss=float(losses[bad]), losses=losses[:bad + 1].copy())
+            if status:
+                raise_last(status)
+            done += n
+            bar.update(done, loss=float(np.mean(losses[max(0, done - 50):done])))
+            chunk = max(1, min(100000, int(n * 0.1 / max(elapsed, 1e-6))))
+    finally:
+        m.layers[0]._saved_in = None   # the C loop's batch buffer is gone
+        bar.close()
+    return losses
