@@ -18,7 +18,7 @@ tests/c/test_core: tests/c/test_core.c $(CSOURCES) $(CHEADERS)
 	$(CC) $(CTEST_CFLAGS) -Icsrc -o $@ tests/c/test_core.c $(CSOURCES) -lm
 
 ctest: tests/c/test_core
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./tests/c/test_core
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 ./tests/c/test_core
 
 pytest: build
 	$(PYTHON) -m pytest

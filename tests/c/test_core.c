@@ -1,0 +1,241 @@
+/* test_core.c — the C library tested from C, built with AddressSanitizer + UBSan by `make ctest`:
+ * the lecture's worked example through the homework API, gemm against the reference loop, the
+ * error paths (each must record an error and return, never crash), a training run with NaN
+ * detection, and every allocation freed (LeakSanitizer checks at exit). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pynet.h"
+
+static int failures = 0, checks = 0;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        checks++;                                                                     \
+        if (!(cond)) {                                                                \
+            failures++;                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol) CHECK(fabs((a) - (b)) <= (tol))
+
+/* The call must fail with `code` and a message containing `needle`. */
+#define CHECK_ERROR(code, needle)                                                      \
+    do {                                                                               \
+        CHECK(pn_error_code() == (code));                                              \
+        CHECK(strstr(pn_error_message(), (needle)) != NULL);                           \
+        if (!strstr(pn_error_message(), (needle)))                                     \
+            fprintf(stderr, "    message was: %s\n", pn_error_message());              \
+        pn_clear_error();                                                              \
+    } while (0)
+
+static matrix from(int rows, int cols, const double *values)
+{
+    matrix m = make_matrix(rows, cols);
+    memcpy(m.data, values, sizeof(double) * rows * cols);
+    return m;
+}
+
+static void test_worked_example(void)
+{
+    const double x[] = {3, 2, 4}, w1[] = {1, 0.5, 0.1, 1, -2.3, -0.5}, w2[] = {0.7, -2.1, 0.1, -0.2};
+    const double truth[] = {1, 0};
+    model m = {alloc_layers(2), 2};
+    m.layers[0] = make_layer(3, 2, RELU);
+    m.layers[1] = make_layer(2, 2, SOFTMAX);
+    memcpy(m.layers[0].w.data, w1, sizeof w1);
+    memcpy(m.layers[1].w.data, w2, sizeof w2);
+    matrix X = from(1, 3, x), y = from(1, 2, truth);
+
+    matrix p = forward_model(m, X);
+    CHECK(m.layers[0].out.data[0] == 0 && m.layers[0].out.data[1] == 1.5);
+    double p0 = 1 / (1 + exp(-0.45));   /* softmax([0.15, -0.3]) */
+    CHECK_NEAR(p.data[0], p0, 1e-15);
+    CHECK_NEAR(p.data[1], 1 - p0, 1e-15);
+
+    matrix dL = axpy_matrix(-1, p, y);  /* truth − prediction */
+    CHECK(backward_model(m, dL) == PN_OK);
+    double g = 1 - p0;                  /* dL = [g, −g] */
+    CHECK(m.layers[1].dw.data[0] == 0 && m.layers[1].dw.data[1] == 0);
+    CHECK_NEAR(m.layers[1].dw.data[2], 1.5 * g, 1e-15);
+    CHECK_NEAR(m.layers[1].dw.data[3], -1.5 * g, 1e-15);
+    double d1 = g * 0.1 + (-g) * (-0.2);   /* delta reaching layer 1's second unit */
+    const double expect_dw1[] = {0, 3 * d1, 0, 2 * d1, 0, 4 * d1};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(m.layers[0].dw.data[i], expect_dw1[i], 1e-15);
+
+    CHECK(update_model(m, 0.1, 0, 0) == PN_OK);
+    CHECK_NEAR(m.layers[0].w.data[1], 0.5351, 1.5e-4);    /* the lecture's rounded figures */
+    CHECK_NEAR(m.layers[0].w.data[3], 1.0234, 1.5e-4);
+    CHECK_NEAR(m.layers[0].w.data[5], -0.4532, 1.5e-4);
+    CHECK_NEAR(m.layers[1].w.data[2], 0.1585, 1.5e-4);
+    CHECK_NEAR(m.layers[1].w.data[3], -0.2585, 1.5e-4);
+
+    free_matrix(dL);
+    free_matrix(X);
+    free_matrix(y);
+    free_model(m);
+}
+
+static void test_softmax(void)
+{
+    const double v[] = {1, 2, 7, 3, 2};
+    matrix m = from(1, 5, v);
+    CHECK(activate_matrix(m, SOFTMAX) == PN_OK);
+    double sum = 0;
+    for (int i = 0; i < 5; i++) sum += exp(v[i]);
+    for (int i = 0; i < 5; i++) CHECK_NEAR(m.data[i], exp(v[i]) / sum, 1e-16);
+    free_matrix(m);
+}
+
+static void test_gemm_against_reference(void)
+{
+    set_seed(1);
+    const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 64, 64}, {130, 70, 257}, {0, 4, 4}, {4, 4, 0}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+                matrix a = ta ? random_matrix(k, m, 1) : random_matrix(m, k, 1);
+                matrix b = tb ? random_matrix(n, k, 1) : random_matrix(k, n, 1);
+                matrix c1 = random_matrix(m, n, 1), c2 = copy_matrix(c1);
+                int lda = a.cols > 1 ? a.cols : 1, ldb = b.cols > 1 ? b.cols : 1, ldc = n > 1 ? n : 1;
+                CHECK(gemm(ta, tb, m, n, k, 0.5, a.data, lda, b.data, ldb, 2.0, c1.data, ldc) == PN_OK);
+                CHECK(gemm_reference(ta, tb, m, n, k, 0.5, a.data, lda, b.data, ldb, 2.0, c2.data, ldc) == PN_OK);
+                double worst = 0;
+                for (int i = 0; i < m * n; i++) worst = fmax(worst, fabs(c1.data[i] - c2.data[i]));
+                CHECK(worst <= 1e-13 * (k + 1));
+                free_matrix(a);
+                free_matrix(b);
+                free_matrix(c1);
+                free_matrix(c2);
+            }
+}
+
+static void test_errors_never_crash(void)
+{
+    matrix a = make_matrix(2, 3), b = make_matrix(4, 5);
+    matrix c = matrix_mult_matrix(a, b);
+    CHECK(c.data == NULL && c.rows == 0);
+    CHECK_ERROR(PN_ERR_SHAPE, "a is 2x3 but b is 4x5");
+    c = axpy_matrix(1, a, b);
+    CHECK(c.data == NULL);
+    CHECK_ERROR(PN_ERR_SHAPE, "x is 2x3 but y is 4x5");
+    CHECK(gradient_matrix(a, RELU, b) == PN_ERR_SHAPE);
+    CHECK_ERROR(PN_ERR_SHAPE, "m is 2x3 but d is 4x5");
+    CHECK(activate_matrix(a, (ACTIVATION)42) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "LINEAR=0, LOGISTIC=1, RELU=2, LRELU=3, SOFTMAX=4");
+    CHECK(isnan(cross_entropy_loss(a, b)));
+    CHECK_ERROR(PN_ERR_SHAPE, "y is 2x3 but p is 4x5");
+
+    matrix bad = {3, 3, NULL};
+    c = copy_matrix(bad);
+    CHECK(c.data == NULL);
+    CHECK_ERROR(PN_ERR_VALUE, "no data");
+    c = make_matrix(-1, 2);
+    CHECK_ERROR(PN_ERR_SHAPE, "-1x2");
+    c = make_matrix(1 << 30, 1 << 30);
+    CHECK(c.data == NULL);
+    CHECK_ERROR(PN_ERR_NOMEM, "make_matrix");
+
+    layer l = make_layer(4, 2, RELU);
+    c = forward_layer(&l, a);
+    CHECK(c.data == NULL);
+    CHECK_ERROR(PN_ERR_SHAPE, "input is 2x3 but the layer's w is 4x2");
+    c = backward_layer(&l, make_matrix(0, 0));
+    CHECK_ERROR(PN_ERR_SHAPE, "call forward first");
+    c = forward_layer(NULL, a);
+    CHECK_ERROR(PN_ERR_VALUE, "layer is NULL");
+    layer empty_layer;
+    memset(&empty_layer, 0, sizeof empty_layer);
+    c = forward_layer(&empty_layer, a);
+    CHECK_ERROR(PN_ERR_VALUE, "make_layer");
+    CHECK(update_layer(&l, NAN, 0, 0) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "finite");
+    layer none = make_layer(0, 3, RELU);
+    CHECK(none.w.data == NULL);
+    CHECK_ERROR(PN_ERR_SHAPE, "got 0 and 3");
+    free_layer(&none);
+    free_layer(&l);
+    free_layer(NULL);
+
+    model m = {alloc_layers(2), 2};
+    m.layers[0] = make_layer(3, 4, RELU);
+    m.layers[1] = make_layer(5, 2, SOFTMAX);
+    c = forward_model(m, a);
+    CHECK_ERROR(PN_ERR_SHAPE, "layer 0 outputs 4 values but layer 1 takes 5");
+    free_model(m);
+    model nothing = {NULL, 0};
+    CHECK(isnan(accuracy_model(nothing, (data){a, b})));
+    CHECK_ERROR(PN_ERR_VALUE, "no layers");
+    CHECK(gemm(0, 0, 2, 2, 2, 1, NULL, 2, NULL, 2, 0, NULL, 2) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "NULL");
+    CHECK(gemm(0, 0, 2, 3, 4, 1, a.data, 1, b.data, 5, 0, b.data, 5) == PN_ERR_SHAPE);
+    CHECK_ERROR(PN_ERR_SHAPE, "lda=1");
+    CHECK(pn_set_threads(0) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "at least 1");
+    free_matrix(a);
+    free_matrix(b);
+}
+
+/* Three separable clusters: training must reach high accuracy, and a huge rate must stop with
+ * PN_ERR_NONFINITE and the bad loss recorded. */
+static void test_training(void)
+{
+    set_seed(7);
+    int n = 300;
+    data d = {make_matrix(n, 4), make_matrix(n, 3)};
+    for (int i = 0; i < n; i++) {
+        int c = rand_int(3);
+        for (int j = 0; j < 4; j++) d.X.data[i * 4 + j] = (j == c ? 3.0 : 0.0) + rand_uniform() - 0.5;
+        d.y.data[i * 3 + c] = 1;
+    }
+    model m = {alloc_layers(2), 2};
+    m.layers[0] = make_layer(4, 8, LRELU);
+    m.layers[1] = make_layer(8, 3, SOFTMAX);
+    double *losses = calloc(400, sizeof(double));
+    CHECK(train_model_losses(m, d, 32, 400, 0.1, 0.9, 1e-4, losses) == PN_OK);
+    CHECK(losses[399] < 0.2 * losses[0]);
+    CHECK(accuracy_model(m, d) > 0.97);
+    CHECK(m.layers[0].in.data == NULL);   /* it no longer points at the freed batch */
+
+    matrix out = make_matrix(n, 3);
+    CHECK(predict_model(m, d.X, out) == PN_OK);
+    matrix p = forward_model(m, d.X);
+    double worst = 0;
+    for (int i = 0; i < n * 3; i++) worst = fmax(worst, fabs(out.data[i] - p.data[i]));
+    CHECK(worst == 0);
+
+    data b = random_batch(d, 50);
+    CHECK(b.X.rows == 50 && b.y.cols == 3);
+    free_data(b);
+
+    CHECK(train_model_losses(m, d, 32, 400, 1e9, 0.9, 0, losses) == PN_ERR_NONFINITE);
+    CHECK_ERROR(PN_ERR_NONFINITE, "lower");
+    CHECK(train_model(m, d, 0, 10, 0.1, 0, 0) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "batch must be >= 1");
+
+    free(losses);
+    free_matrix(out);
+    free_model(m);
+    free_data(d);
+}
+
+int main(void)
+{
+    test_worked_example();
+    test_softmax();
+    test_gemm_against_reference();
+    test_errors_never_crash();
+    test_training();
+    pn_set_threads(1);
+    test_gemm_against_reference();
+    if (failures) {
+        fprintf(stderr, "test_core: %d of %d checks FAILED\n", failures, checks);
+        return 1;
+    }
+    printf("test_core: all %d checks passed\n", checks);
+    return 0;
+}
