@@ -6,12 +6,15 @@ SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 CTEST_CFLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -fopenmp $(SANITIZE)
 CSOURCES = $(wildcard csrc/*.c)
 CHEADERS = $(wildcard csrc/*.h)
+EXT = pynet/_core.abi3.so
 
 .PHONY: all build test ctest pytest bench clean
 
 all: build
 
-build:
+build: $(EXT)
+
+$(EXT): $(CSOURCES) $(CHEADERS) build_ffi.py
 	$(PYTHON) setup.py -q build_ext --inplace
 
 tests/c/test_core: tests/c/test_core.c $(CSOURCES) $(CHEADERS)
