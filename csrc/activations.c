@@ -41,6 +41,9 @@ int activate_matrix(matrix m, ACTIVATION a)
     case SOFTMAX:
         for (int i = 0; i < m.rows; i++) softmax_row(x + (size_t)i * m.cols, m.cols);
         break;
+    case TANH:
+        for (size_t i = 0; i < n; i++) x[i] = tanh(x[i]);
+        break;
     }
     return PN_OK;
 }
@@ -69,6 +72,9 @@ int gradient_matrix(matrix m, ACTIVATION a, matrix d)
         break;
     case LRELU:
         for (size_t i = 0; i < n; i++) g[i] = y[i] > 0 ? g[i] : 0.1 * g[i];
+        break;
+    case TANH:
+        for (size_t i = 0; i < n; i++) g[i] *= 1.0 - y[i] * y[i];
         break;
     }
     return PN_OK;

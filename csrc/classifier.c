@@ -68,16 +68,40 @@ layer make_layer(int input, int output, ACTIVATION activation)
     return l;
 }
 
+int layer_add_bias(layer *l)
+{
+    if (!l || !l->w.data) return pn_fail(PN_ERR_VALUE, "layer_add_bias: the layer has no weights (make it with make_layer)");
+    if (l->b.data) return PN_OK;
+    matrix b = make_matrix(1, l->w.cols), db = make_matrix(1, l->w.cols), vb = make_matrix(1, l->w.cols);
+    if (!b.data || !db.data || !vb.data) {
+        free_matrix(b);
+        free_matrix(db);
+        free_matrix(vb);
+        return PN_ERR_NOMEM;
+    }
+    l->b = b;
+    l->db = db;
+    l->vb = vb;
+    return PN_OK;
+}
+
 void free_layer(layer *l)
 {
     if (!l) return;
     free_matrix(l->w);
     free_matrix(l->dw);
     free_matrix(l->v);
-    if (l->ws) {   /* out and the scratch buffers are the workspace's */
+    free_matrix(l->b);
+    free_matrix(l->db);
+    free_matrix(l->vb);
+    if (l->ws) {   /* out, mask and the scratch buffers are the workspace's */
         free(l->out.data);
+        free(l->mask.data);
         free(l->ws->dx);
         free(l->ws->delta);
+        free(l->ws->dropped);
+        free(l->ws->adam_s);
+        free(l->ws->adam_sb);
         for (struct pn_retired *r = l->ws->retired, *next; r; r = next) {
             next = r->next;
             free(r->buf);
@@ -96,19 +120,56 @@ static int check_layer(const char *fn, const layer *l)
     if (l->dw.rows != l->w.rows || l->dw.cols != l->w.cols || l->v.rows != l->w.rows || l->v.cols != l->w.cols)
         return pn_fail(PN_ERR_SHAPE, "%s: the layer's w is %dx%d but dw is %dx%d and v is %dx%d", fn,
                        l->w.rows, l->w.cols, l->dw.rows, l->dw.cols, l->v.rows, l->v.cols);
+    if (l->b.data && (l->b.rows != 1 || l->b.cols != l->w.cols || !l->db.data || !l->vb.data ||
+                      pn_size(l->db) != pn_size(l->b) || pn_size(l->vb) != pn_size(l->b)))
+        return pn_fail(PN_ERR_SHAPE, "%s: the layer's bias is %dx%d but w is %dx%d (the bias must be 1x%d, "
+                       "with db and vb alike)", fn, l->b.rows, l->b.cols, l->w.rows, l->w.cols, l->w.cols);
+    if (!(l->dropout >= 0 && l->dropout < 1))
+        return pn_fail(PN_ERR_VALUE, "%s: the layer's dropout must be in [0, 1), got %g", fn, l->dropout);
     return pn_check_activation(fn, l->activation);
 }
 
-matrix pn_forward_layer(layer *l, matrix in)
+/* Inverted dropout on the input: each entry is kept with probability 1 − p and scaled by 1/(1 − p),
+ * so the expected input is unchanged and evaluation needs no rescaling. Returns the dropped copy. */
+static matrix drop_input(layer *l, matrix in)
 {
     layer_workspace *ws = l->ws;
+    size_t n = pn_size(in);
+    if (pn_reserve(ws, &l->mask.data, &ws->mask_cap, n, "forward_layer") ||
+        pn_reserve(ws, &ws->dropped, &ws->dropped_cap, n, "forward_layer"))
+        return empty;
+    double keep = 1.0 - l->dropout, scale = 1.0 / keep;
+    double *mask = l->mask.data, *dropped = ws->dropped;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = rand_uniform() < keep ? scale : 0.0;
+        dropped[i] = in.data[i] * mask[i];
+    }
+    l->mask.rows = in.rows;
+    l->mask.cols = in.cols;
+    return (matrix){in.rows, in.cols, dropped};
+}
+
+matrix pn_forward_layer(layer *l, matrix in, int training)
+{
+    layer_workspace *ws = l->ws;
+    l->mask.rows = l->mask.cols = 0;
+    if (training && l->dropout > 0) {
+        in = drop_input(l, in);
+        if (!in.data && pn_size(in)) return empty;
+    }
     size_t need = (size_t)in.rows * l->w.cols;
     if (pn_reserve(ws, &l->out.data, &ws->out_cap, need, "forward_layer")) return empty;
     l->in = in;
     l->out.rows = in.rows;
     l->out.cols = l->w.cols;
+    double beta = 0.0;
+    if (l->b.data) {   /* start every row at the bias and let gemm accumulate onto it */
+        for (int i = 0; i < in.rows; i++)
+            memcpy(l->out.data + (size_t)i * l->out.cols, l->b.data, (size_t)l->out.cols * sizeof(double));
+        beta = 1.0;
+    }
     gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
-         0.0, l->out.data, l->out.cols);
+         beta, l->out.data, l->out.cols);
     activate_matrix(l->out, l->activation);
     return l->out;
 }
@@ -121,7 +182,7 @@ matrix forward_layer(layer *l, matrix in)
                 "(input columns must equal weight rows)", in.rows, in.cols, l->w.rows, l->w.cols);
         return empty;
     }
-    return pn_forward_layer(l, in);
+    return pn_forward_layer(l, in, 1);
 }
 
 matrix pn_backward_layer(layer *l, matrix delta, int need_dx)
@@ -130,12 +191,19 @@ matrix pn_backward_layer(layer *l, matrix delta, int need_dx)
     gradient_matrix(l->out, l->activation, delta);                        /* delta = dL/d(in·w) */
     gemm(1, 0, w.rows, w.cols, in.rows, 1.0, in.data, in.cols, delta.data, delta.cols,
          0.0, l->dw.data, l->dw.cols);                                     /* dw = inᵀ · delta */
+    if (l->b.data) {                                                       /* db = Σ rows of delta */
+        memset(l->db.data, 0, (size_t)w.cols * sizeof(double));
+        for (int i = 0; i < delta.rows; i++)
+            for (int j = 0; j < w.cols; j++) l->db.data[j] += delta.data[(size_t)i * delta.cols + j];
+    }
     if (!need_dx) return empty;
     layer_workspace *ws = l->ws;
     if (pn_reserve(ws, &ws->dx, &ws->dx_cap, (size_t)delta.rows * w.rows, "backward_layer")) return empty;
     matrix dx = {delta.rows, w.rows, ws->dx};
     gemm(0, 1, delta.rows, w.rows, w.cols, 1.0, delta.data, delta.cols, w.data, w.cols,
          0.0, dx.data, dx.cols);                                           /* dx = delta · wᵀ */
+    if (l->mask.rows == dx.rows && l->mask.cols == dx.cols)               /* through the dropout */
+        for (size_t i = 0; i < pn_size(dx); i++) dx.data[i] *= l->mask.data[i];
     return dx;
 }
 
@@ -173,6 +241,10 @@ int update_layer(layer *l, double rate, double momentum, double decay)
     for (size_t i = 0; i < n; i++) {
         v[i] = dw[i] - decay * w[i] + momentum * v[i];
         w[i] += rate * v[i];
+    }
+    for (int j = 0; l->b.data && j < l->b.cols; j++) {   /* biases are not decayed */
+        l->vb.data[j] = l->db.data[j] + momentum * l->vb.data[j];
+        l->b.data[j] += rate * l->vb.data[j];
     }
     return PN_OK;
 }
@@ -225,10 +297,10 @@ static int check_input(const char *fn, model m, matrix X, const char *name)
     return PN_OK;
 }
 
-static matrix forward_unchecked(model m, matrix X)
+matrix pn_forward_model(model m, matrix X, int training)
 {
     for (int i = 0; i < m.n; i++) {
-        X = pn_forward_layer(&m.layers[i], X);
+        X = pn_forward_layer(&m.layers[i], X, training);
         if (!X.data && pn_size(X)) return empty;   /* out of memory, recorded */
     }
     return X;
@@ -237,12 +309,12 @@ static matrix forward_unchecked(model m, matrix X)
 matrix forward_model(model m, matrix X)
 {
     if (pn_check_model("forward_model", m) || check_input("forward_model", m, X, "X")) return empty;
-    return forward_unchecked(m, X);
+    return pn_forward_model(m, X, 1);
 }
 
 /* delta is the model's to overwrite; the first layer's input gradient is never needed. Fails only
  * when a dx buffer cannot grow (out of memory, recorded). */
-static int backward_unchecked(model m, matrix delta)
+int pn_backward_model(model m, matrix delta)
 {
     for (int i = m.n - 1; i >= 0; i--) {
         delta = pn_backward_layer(&m.layers[i], delta, i > 0);
@@ -265,7 +337,7 @@ int backward_model(model m, matrix dL)
     if (status) return status;
     matrix delta = {dL.rows, dL.cols, last->ws->delta};   /* the caller's dL stays as it was */
     if (pn_size(dL)) memcpy(delta.data, dL.data, pn_size(dL) * sizeof(double));
-    return backward_unchecked(m, delta);
+    return pn_backward_model(m, delta);
 }
 
 int update_model(model m, double rate, double momentum, double decay)
@@ -289,7 +361,12 @@ static double *predict_chunk(model m, matrix X, int r0, int rows, double *a, dou
     for (int i = 0; i < m.n; i++) {
         const layer *l = &m.layers[i];
         out = (i % 2 == 0) ? a : b;
-        gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, 0.0, out, l->w.cols);
+        double beta = 0.0;
+        if (l->b.data) {
+            for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * l->w.cols, l->b.data, (size_t)l->w.cols * sizeof(double));
+            beta = 1.0;
+        }
+        gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols);
         matrix o = {rows, l->w.cols, out};
         activate_matrix(o, l->activation);
         in = out;
@@ -340,7 +417,7 @@ static int max_index(const double *a, int n)
     return best;
 }
 
-static int check_data(const char *fn, model m, data d)
+int pn_check_data(const char *fn, model m, data d)
 {
     int status = pn_check_matrix(fn, "d.X", d.X);
     if (!status) status = pn_check_matrix(fn, "d.y", d.y);
@@ -360,7 +437,7 @@ static int check_data(const char *fn, model m, data d)
 
 double accuracy_model(model m, data d)
 {
-    if (pn_check_model("accuracy_model", m) || check_data("accuracy_model", m, d)) return NAN;
+    if (pn_check_model("accuracy_model", m) || pn_check_data("accuracy_model", m, d)) return NAN;
     int classes = d.y.cols;
     size_t scratch = (size_t)PREDICT_CHUNK * widest(m);
     double *a = pn_alloc(scratch, "accuracy_model"), *b = pn_alloc(scratch, "accuracy_model");
@@ -382,7 +459,7 @@ double accuracy_model(model m, data d)
     return (double)correct / d.X.rows;
 }
 
-static double cross_entropy_unchecked(matrix y, matrix p)
+double pn_cross_entropy(matrix y, matrix p)
 {
     double sum = 0;
     for (size_t i = 0; i < pn_size(y); i++) {
@@ -405,20 +482,10 @@ double cross_entropy_loss(matrix y, matrix p)
         pn_fail(PN_ERR_VALUE, "cross_entropy_loss: y and p have no rows");
         return NAN;
     }
-    return cross_entropy_unchecked(y, p);
+    return pn_cross_entropy(y, p);
 }
 
-/* ---- batches and training ------------------------------------------------------------------- */
-
-static void gather_batch(data d, data batch)
-{
-    size_t xc = (size_t)d.X.cols, yc = (size_t)d.y.cols;
-    for (int i = 0; i < batch.X.rows; i++) {
-        int r = rand_int(d.X.rows);
-        memcpy(batch.X.data + i * xc, d.X.data + r * xc, xc * sizeof(double));
-        memcpy(batch.y.data + i * yc, d.y.data + r * yc, yc * sizeof(double));
-    }
-}
+/* ---- batches ----------------------------------------------------------------------------------- */
 
 static int check_dataset(const char *fn, data d)
 {
@@ -446,7 +513,7 @@ data random_batch(data d, int n)
         free_data(b);
         return (data){empty, empty};
     }
-    gather_batch(d, b);
+    pn_gather_rows(d, NULL, b);
     return b;
 }
 
@@ -454,54 +521,4 @@ void free_data(data d)
 {
     free_matrix(d.X);
     free_matrix(d.y);
-}
-
-int train_model_losses(model m, data d, int batch, int iters, double rate, double momentum,
-                       double decay, double *losses)
-{
-    const char *fn = "train_model";
-    int status = pn_check_model(fn, m);
-    if (!status) status = check_data(fn, m, d);
-    if (status) return status;
-    if (batch < 1 || iters < 0)
-        return pn_fail(PN_ERR_VALUE, "%s: batch must be >= 1 and iters >= 0, got batch=%d iters=%d",
-                       fn, batch, iters);
-    if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
-        return pn_fail(PN_ERR_VALUE, "%s: rate, momentum and decay must be finite, got %g, %g, %g",
-                       fn, rate, momentum, decay);
-    int classes = d.y.cols;
-    data b = {make_matrix(batch, d.X.cols), make_matrix(batch, classes)};
-    matrix dL = make_matrix(batch, classes);
-    if (!b.X.data || !b.y.data || !dL.data) {
-        free_data(b);
-        free_matrix(dL);
-        return PN_ERR_NOMEM;
-    }
-    for (int it = 0; it < iters && !status; it++) {
-        gather_batch(d, b);
-        matrix p = forward_unchecked(m, b.X);
-        if (!p.data) {
-            status = PN_ERR_NOMEM;   /* a layer could not grow its output buffer (recorded) */
-            break;
-        }
-        double loss = cross_entropy_unchecked(b.y, p);
-        if (losses) losses[it] = loss;
-        if (!isfinite(loss)) {
-            status = pn_fail(PN_ERR_NONFINITE, "%s: the loss became %g at iteration %d; the learning rate "
-                             "(%g) is probably too high for this model, try a lower one", fn, loss, it, rate);
-            break;
-        }
-        for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
-        status = backward_unchecked(m, dL);
-        if (!status) status = update_model(m, rate / batch, momentum, decay);
-    }
-    m.layers[0].in = empty;   /* it pointed at the batch buffer, which goes now */
-    free_data(b);
-    free_matrix(dL);
-    return status;
-}
-
-int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay)
-{
-    return train_model_losses(m, d, batch, iters, rate, momentum, decay, NULL);
 }

@@ -35,19 +35,39 @@ struct layer_workspace {
     size_t out_cap;         /* doubles behind l->out.data */
     size_t dx_cap;          /* doubles behind dx */
     size_t delta_cap;       /* doubles behind delta */
+    size_t mask_cap;        /* doubles behind l->mask.data */
+    size_t dropped_cap;     /* doubles behind dropped */
     double *dx;             /* backward_layer's result: delta · wᵀ */
     double *delta;          /* backward_model's working copy of dL (used on the last layer) */
+    double *dropped;        /* the input after dropout, which l->in then points at */
+    double *adam_s;         /* Adam's second moments of w and b (allocated on first use) */
+    double *adam_sb;
     struct pn_retired *retired;
 };
 
 /* Makes *buf hold at least `need` doubles (contents not preserved). PN_OK or PN_ERR_NOMEM. */
 int pn_reserve(layer_workspace *ws, double **buf, size_t *cap, size_t need, const char *who);
 
-/* forward_layer / backward_layer without argument checks (the model-level loops check once). */
-matrix pn_forward_layer(layer *l, matrix in);
+/* forward_layer / backward_layer without argument checks (the model-level loops check once).
+ * `training` applies the layer's dropout. */
+matrix pn_forward_layer(layer *l, matrix in, int training);
 matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
+
+/* The same for a whole model: forward returns the last out (empty on out-of-memory, recorded);
+ * backward overwrites delta and skips the first layer's dx. */
+matrix pn_forward_model(model m, matrix X, int training);
+int pn_backward_model(model m, matrix delta);
 
 /* PN_OK if the layers chain (each one's output width is the next one's input width). */
 int pn_check_model(const char *fn, model m);
+/* PN_OK if d fits m: X and y have the same (non-zero) number of rows and the model's widths. */
+int pn_check_data(const char *fn, model m, data d);
+
+/* Copies rows of d into batch (batch.X.rows of them): rows[i] when rows is not NULL, else rows
+ * drawn uniformly with replacement from the library's generator. */
+void pn_gather_rows(data d, const int *rows, data batch);
+
+/* Mean over rows of −Σ y·log p without checks. */
+double pn_cross_entropy(matrix y, matrix p);
 
 #endif

@@ -13,7 +13,13 @@
  *     and train_model passes η = rate / batch, so the step is the mean over the batch.
  *   - Activation gradients are taken from the layer's OUTPUT y = f(x): logistic y(1−y) (the slide's
  *     "g(x)g(1−x)" is a typo), relu 1 where y > 0 else 0, lrelu 1 where y > 0 else 0.1, linear 1,
- *     softmax 1 (softmax is always paired with cross-entropy, whose gradient the caller passes in).
+ *     softmax 1 (softmax is always paired with cross-entropy, whose gradient the caller passes in),
+ *     tanh 1 − y².
+ *   - Beyond the homework, all off by default so homework models behave exactly as specified: a bias
+ *     per layer (out = f(in·w + b), never decayed), inverted dropout on a layer's input during
+ *     training, Adam, gradient clipping and learning-rate schedules (train_steps).
+ *   - forward_layer / forward_model are the forward pass of a TRAINING step (they save what backward
+ *     needs and apply dropout); predict_model / accuracy_model evaluate (no dropout, nothing saved).
  *
  * Errors: nothing here exits, aborts or prints. A function that fails records a code and a message
  * (pn_error_code / pn_error_message, per thread) and returns a status (int functions: the code, 0 on
@@ -32,18 +38,26 @@ typedef struct matrix {
     double *data;           /* rows*cols doubles, row-major; NULL when empty */
 } matrix;
 
-typedef enum { LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX } ACTIVATION;
+typedef enum { LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH } ACTIVATION;   /* TANH: beyond the homework */
 
 typedef struct layer_workspace layer_workspace;   /* private: reusable buffers of a layer */
 
 typedef struct layer {
-    matrix in;              /* input saved by forward_layer (not owned: the caller keeps it alive) */
+    matrix in;              /* input saved by forward_layer (not owned: the caller keeps it alive);
+                               with dropout, the dropped copy the layer actually used (owned) */
     matrix w;               /* weights, input × output (owned) */
     matrix dw;              /* weight delta from the last backward_layer, input × output (owned) */
-    matrix v;               /* last update, for momentum, input × output (owned) */
+    matrix v;               /* last update, for momentum (Adam: first moment), input × output (owned) */
     matrix out;             /* output of the last forward_layer, batch × output (owned) */
     ACTIVATION activation;
     layer_workspace *ws;    /* private; NULL for a layer that make_layer did not build */
+    /* Beyond the homework (see layer_add_bias, train_steps). */
+    matrix b;               /* bias, 1 × output, or empty when the layer has none (owned) */
+    matrix db;              /* bias delta from the last backward: column sums of delta (owned) */
+    matrix vb;              /* bias's last update / Adam first moment (owned) */
+    double dropout;         /* probability of zeroing each input unit in a training forward, [0, 1) */
+    matrix mask;            /* the last training forward's input mask: 0 or 1/(1 − dropout) per
+                               entry, batch × input; empty when no dropout was applied (owned) */
 } layer;
 
 typedef struct model {
@@ -94,6 +108,7 @@ int activate_matrix(matrix m, ACTIVATION a);             /* m ← f(m), in place
 int gradient_matrix(matrix m, ACTIVATION a, matrix d);   /* d ← d ∘ f′, f′ taken from the output m */
 
 layer make_layer(int input, int output, ACTIVATION activation);  /* w uniform in ±sqrt(2/input) */
+int layer_add_bias(layer *l);            /* gives l a zero bias (and db, vb); PN_OK if it has one */
 void free_layer(layer *l);
 matrix forward_layer(layer *l, matrix in);               /* out = f(in·w); saves in and out */
 matrix backward_layer(layer *l, matrix delta);           /* delta ∘= f′(out); dw = inᵀ·delta; returns delta·wᵀ */
@@ -107,6 +122,7 @@ int backward_model(model m, matrix dL);  /* dL is not modified; the first layer 
 int update_model(model m, double rate, double momentum, double decay);
 
 int predict_model(model m, matrix X, matrix out);   /* out ← model(X), in row chunks; layers untouched */
+int evaluate_model(model m, data d, double *loss, double *accuracy);   /* mean cross-entropy and accuracy */
 double accuracy_model(model m, data d);              /* share of rows whose argmax matches y's */
 double cross_entropy_loss(matrix y, matrix p);       /* mean over rows of −Σ y·log p, p clamped > 0 */
 
@@ -120,3 +136,36 @@ void free_data(data d);
 int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay);
 int train_model_losses(model m, data d, int batch, int iters, double rate, double momentum,
                        double decay, double *losses);
+
+/* ---- training beyond the homework ----------------------------------------------------------------- */
+typedef enum { PN_SGD, PN_ADAM } OPTIMIZER;
+typedef enum { PN_CONSTANT, PN_STEP, PN_COSINE } SCHEDULE;
+
+typedef struct train_config {
+    int batch;              /* rows per step */
+    double rate;            /* peak learning rate (SGD: divided by batch, as the homework does) */
+    double momentum;        /* SGD momentum */
+    double decay;           /* weight decay λ (SGD: v = dw − λw + m·v; Adam: decoupled, w −= rate·λ·w) */
+    OPTIMIZER optimizer;
+    double beta1, beta2, eps;   /* Adam's moment decay rates and denominator guard */
+    SCHEDULE schedule;
+    int warmup;             /* steps of linear warm-up to `rate` (0: none) */
+    int step_size;          /* PN_STEP: the rate is multiplied by gamma every step_size steps */
+    double gamma;
+    int total_steps;        /* PN_COSINE: the rate follows a half cosine from `rate` to min_rate */
+    double min_rate;
+    double clip;            /* > 0: rescale the gradient of the mean loss to global norm <= clip */
+} train_config;
+
+train_config default_train_config(void);          /* the homework's: SGD, constant rate, no clipping */
+double scheduled_rate(const train_config *c, int step);   /* the rate at 0-based step */
+int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
+                      int t, double grad_scale);   /* t: 1-based step; gradient = −grad_scale·dw */
+double clip_gradients(model m, double max_norm, double grad_scale);  /* returns the norm before */
+int shuffle_indices(int *idx, int n);             /* idx ← a uniform permutation of 0..n−1 */
+
+/* `steps` training steps numbered from first_step (for the schedule and Adam). Step s uses the
+ * rows rows[s*batch .. s*batch+batch) when rows is not NULL (e.g. a shuffled epoch), else rows
+ * drawn uniformly with replacement. Losses, NaN handling and the return value as train_model. */
+int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
+                double *losses);

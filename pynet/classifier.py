@@ -23,7 +23,7 @@ from ._native import DivergedError, _index, _number, call, check, ffi, lib, rais
 from ._progress import Progress, progress_enabled
 from .matrix import Matrix, as_matrix, _adopt
 
-__all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "Layer", "Model", "Data",
+__all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
            "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
            "make_layer", "make_model", "forward_model", "backward_model", "update_model",
            "predict_model", "accuracy_model", "cross_entropy_loss", "random_batch", "make_data",
@@ -37,13 +37,14 @@ class ACTIVATION(enum.IntEnum):
     RELU = lib.RELU
     LRELU = lib.LRELU
     SOFTMAX = lib.SOFTMAX
+    TANH = lib.TANH   # beyond the homework
 
     def __repr__(self):
         return self.name
 
 
-LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
-                                           ACTIVATION.LRELU, ACTIVATION.SOFTMAX)
+LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
+                                                 ACTIVATION.LRELU, ACTIVATION.SOFTMAX, ACTIVATION.TANH)
 
 
 def _activation(a):
