@@ -166,6 +166,7 @@ int shuffle_indices(int *idx, int n);             /* idx ← a uniform permutati
 
 /* `steps` training steps numbered from first_step (for the schedule and Adam). Step s uses the
  * rows rows[s*batch .. s*batch+batch) when rows is not NULL (e.g. a shuffled epoch), else rows
- * drawn uniformly with replacement. Losses, NaN handling and the return value as train_model. */
+ * drawn uniformly with replacement. Losses, NaN handling and the return value as train_model;
+ * correct[s], when not NULL, counts the batch rows the model (in training mode) got right. */
 int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
-                double *losses);
+                double *losses, int *correct);

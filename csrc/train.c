@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int count_correct(matrix y, matrix p);
+
 void pn_gather_rows(data d, const int *rows, data batch)
 {
     size_t xc = (size_t)d.X.cols, yc = (size_t)d.y.cols;
@@ -135,19 +137,7 @@ int evaluate_model(model m, data d, double *loss, double *accuracy)
     status = predict_model(m, d.X, p);
     if (!status) {
         if (loss) *loss = pn_cross_entropy(d.y, p);
-        if (accuracy) {
-            long correct = 0;
-            for (int i = 0; i < p.rows; i++) {
-                const double *pi = p.data + (size_t)i * p.cols, *yi = d.y.data + (size_t)i * p.cols;
-                int bp = 0, by = 0;
-                for (int j = 1; j < p.cols; j++) {
-                    if (pi[j] > pi[bp]) bp = j;
-                    if (yi[j] > yi[by]) by = j;
-                }
-                correct += bp == by;
-            }
-            *accuracy = (double)correct / p.rows;
-        }
+        if (accuracy) *accuracy = (double)count_correct(d.y, p) / p.rows;
     }
     free_matrix(p);
     return status;
@@ -176,8 +166,24 @@ static int check_config(const char *fn, const train_config *c)
     return PN_OK;
 }
 
+/* How many rows of p have their largest value where y has its (first maximum, as max_index). */
+static int count_correct(matrix y, matrix p)
+{
+    int correct = 0;
+    for (int i = 0; i < p.rows; i++) {
+        const double *pi = p.data + (size_t)i * p.cols, *yi = y.data + (size_t)i * p.cols;
+        int bp = 0, by = 0;
+        for (int j = 1; j < p.cols; j++) {
+            if (pi[j] > pi[bp]) bp = j;
+            if (yi[j] > yi[by]) by = j;
+        }
+        correct += bp == by;
+    }
+    return correct;
+}
+
 int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
-                double *losses)
+                double *losses, int *correct)
 {
     const char *fn = "train_model";
     int status = pn_check_model(fn, m);
@@ -209,6 +215,7 @@ int train_steps(model m, data d, const train_config *c, int first_step, int step
         }
         double loss = pn_cross_entropy(b.y, p);
         if (losses) losses[s] = loss;
+        if (correct) correct[s] = count_correct(b.y, p);
         if (!isfinite(loss)) {
             status = pn_fail(PN_ERR_NONFINITE, "%s: the loss became %g at iteration %d; the learning rate "
                              "(%g) is probably too high for this model, try a lower one", fn, loss, step, c->rate);
@@ -238,7 +245,7 @@ int train_model_losses(model m, data d, int batch, int iters, double rate, doubl
     c.rate = rate;
     c.momentum = momentum;
     c.decay = decay;
-    return train_steps(m, d, &c, 0, iters, NULL, losses);
+    return train_steps(m, d, &c, 0, iters, NULL, losses, NULL);
 }
 
 int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay)

@@ -93,7 +93,12 @@ class _LayerStore:
 class Layer:
     """One fully connected layer: ``out = f(in·w)``. Fields are live views of the C struct:
     ``inp`` (the saved input; ``in`` is a Python keyword), ``w``, ``dw``, ``v``, ``out``,
-    ``activation``. Assigning ``l.w = array`` copies the values into the layer's weights."""
+    ``activation``. Assigning ``l.w = array`` copies the values into the layer's weights.
+
+    Beyond the homework: ``b``, ``db``, ``vb`` (the bias, its delta and momentum; None when the layer
+    has no bias, see ``make_layer(..., bias=True)``), ``dropout`` (the probability of dropping each
+    input unit in a training forward; settable) and ``mask`` (the last training forward's dropout
+    mask, or None)."""
 
     __slots__ = ("_store", "_ptr", "_saved_in", "_model")
 
@@ -143,6 +148,39 @@ class Layer:
         self._set("v", values)
 
     @property
+    def b(self):
+        return self._field("b") if self._ptr.b.data != ffi.NULL else None
+
+    @b.setter
+    def b(self, values):
+        if self._ptr.b.data == ffi.NULL:
+            raise ValueError("this layer has no bias; make it with make_layer(..., bias=True)")
+        self._set("b", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
+
+    @property
+    def db(self):
+        return self._field("db") if self._ptr.b.data != ffi.NULL else None
+
+    @property
+    def vb(self):
+        return self._field("vb") if self._ptr.b.data != ffi.NULL else None
+
+    @property
+    def dropout(self):
+        return self._ptr.dropout
+
+    @dropout.setter
+    def dropout(self, p):
+        p = _number(p, "dropout")
+        if not 0 <= p < 1:
+            raise ValueError("dropout must be in [0, 1), got %g" % p)
+        self._ptr.dropout = p
+
+    @property
+    def mask(self):
+        return self._field("mask") if self._ptr.mask.rows else None
+
+    @property
     def activation(self):
         return ACTIVATION(self._ptr.activation)
 
@@ -155,17 +193,23 @@ class Layer:
         return self._ptr.w.cols
 
     def __repr__(self):
-        return "Layer(%d -> %d, %s)" % (self.inputs, self.outputs, self.activation.name)
+        extra = (", bias" if self.b is not None else "") + (", dropout=%g" % self.dropout if self.dropout else "")
+        return "Layer(%d -> %d, %s%s)" % (self.inputs, self.outputs, self.activation.name, extra)
 
 
-def make_layer(input, output, activation):
+def make_layer(input, output, activation, *, bias=False, dropout=0.0):
     """A layer from ``input`` to ``output`` units with weights uniform in ±sqrt(2/input) and zero
-    dw and v."""
+    dw and v. Beyond the homework: ``bias=True`` adds a zero-initialised bias, ``dropout=p`` drops
+    each input unit with probability p during training (inverted dropout)."""
     act = _activation(activation)
     store = _LayerStore(1)
     store.ptr[0] = call(lib.make_layer, _index(input, "input", 1), _index(output, "output", 1), act)
     layer = Layer.__new__(Layer)
     layer._store, layer._ptr, layer._saved_in, layer._model = store, store.ptr, None, None
+    if bias:
+        check(lib.layer_add_bias(store.ptr))
+    if dropout:
+        layer.dropout = dropout
     return layer
 
 
@@ -205,9 +249,11 @@ def update_layer(l, rate, momentum, decay):
 # ---- models ------------------------------------------------------------------------------------
 
 class Model:
-    """A stack of layers, first to last. ``m.layers`` is the list, ``m.n`` its length."""
+    """A stack of layers, first to last. ``m.layers`` is the list, ``m.n`` its length.
+    ``m.labels`` (class names) and ``m.standardizer`` (input standardisation learnt from the training
+    data, see pynet.training.Standardizer) travel with the model when it is saved; both may be None."""
 
-    __slots__ = ("_store", "_c", "layers", "__weakref__")
+    __slots__ = ("_store", "_c", "layers", "labels", "standardizer", "__weakref__")
 
     @property
     def n(self):
@@ -251,6 +297,8 @@ def make_model(layers):
     model._store = store
     model._c = ffi.new("model *", {"layers": store.ptr, "n": len(layers)})
     model.layers = layers
+    model.labels = None
+    model.standardizer = None
     return model
 
 
