@@ -11,6 +11,7 @@ from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TAN
                          accuracy_model, activate_matrix, backward_layer, backward_model, cross_entropy_loss,
                          forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
+from .training import History, Standardizer, evaluate_model, fit
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,5 @@ __all__ = [
     "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
+    "fit", "History", "Standardizer", "evaluate_model",
 ]

@@ -23,14 +23,17 @@ def _format_seconds(s):
 
 class Progress:
     """``Progress(total, label)``; call ``update(done, **fields)`` as work completes and
-    ``close()`` at the end. Fields are shown as ``name value`` after the count."""
+    ``close()`` at the end. Fields are shown as ``name value`` after the count. With
+    ``tenths=False`` nothing is printed when the stream is not a terminal (for callers that print
+    their own summary line instead)."""
 
-    def __init__(self, total, label, unit="it", enabled=True, stream=None, interval=0.1):
+    def __init__(self, total, label, unit="it", enabled=True, stream=None, interval=0.1, tenths=True):
         self.total, self.label, self.unit = total, label, unit
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = interval
+        self.tenths = tenths
         self.start = time.perf_counter()
         self.last_draw = 0.0
         self.next_tenth = 1
@@ -47,15 +50,20 @@ class Progress:
         if self.tty:
             if now - self.last_draw >= self.interval or done >= self.total:
                 self._draw(now, end="")
-        elif self.total and done * 10 >= self.next_tenth * self.total:
+        elif self.tenths and self.total and done * 10 >= self.next_tenth * self.total:
             while done * 10 >= self.next_tenth * self.total:
                 self.next_tenth += 1
             self._draw(now, end="\n")
 
-    def close(self, **fields):
+    def close(self, quiet=False, **fields):
+        """Finish the line; ``quiet=True`` erases it instead (the caller prints a summary)."""
         self.fields.update(fields)
         if self.enabled and self.tty:
-            self._draw(time.perf_counter(), end="\n")
+            if quiet:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+            else:
+                self._draw(time.perf_counter(), end="\n")
 
     def elapsed(self):
         return time.perf_counter() - self.start

@@ -1,0 +1,272 @@
+"""pynet.training — training beyond the homework's ``train_model``: the tricks the lecture lists
+(weight decay and momentum, which the homework has, plus Adam, dropout, gradient clipping and
+learning-rate schedules), shuffled epochs, a validation split with early stopping that keeps the
+best weights, and input standardisation learnt from the training data.
+
+The steps themselves run in C (``train_steps`` in csrc/train.c); this module only arranges epochs,
+evaluates, and keeps the record. Everything random (the validation split, each epoch's shuffle,
+dropout masks) comes from pynet's one generator, so ``set_seed`` makes a run repeatable.
+"""
+import time
+
+import numpy as np
+
+from ._native import DivergedError, _index, _number, call, check, ffi, lib, raise_last
+from ._progress import Progress, progress_enabled
+from .classifier import Data, Model, _data, _model
+from .matrix import Matrix, as_matrix
+
+__all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
+           "OPTIMIZERS", "SCHEDULES"]
+
+OPTIMIZERS = {"sgd": lib.PN_SGD, "adam": lib.PN_ADAM}
+SCHEDULES = {"constant": lib.PN_CONSTANT, "step": lib.PN_STEP, "cosine": lib.PN_COSINE}
+
+
+def _choice(value, options, name):
+    key = str(value).strip().lower()
+    if key not in options:
+        raise ValueError("unknown %s %r; valid: %s" % (name, value, ", ".join(options)))
+    return options[key]
+
+
+def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sgd", beta1=0.9, beta2=0.999,
+                 eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, total_steps=None,
+                 min_rate=0.0, clip=0.0):
+    """A C ``train_config`` (see csrc/pynet_api.h) from keyword arguments, checked."""
+    c = ffi.new("train_config *")
+    c[0] = lib.default_train_config()
+    c.batch = _index(batch, "batch", 1)
+    c.rate, c.momentum, c.decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
+    c.optimizer = _choice(optimizer, OPTIMIZERS, "optimizer")
+    c.beta1, c.beta2, c.eps = _number(beta1, "beta1"), _number(beta2, "beta2"), _number(eps, "eps")
+    c.schedule = _choice(schedule, SCHEDULES, "schedule")
+    c.warmup = _index(warmup, "warmup", 0)
+    if c.schedule == lib.PN_STEP:
+        if step_size is None:
+            raise ValueError("the step schedule needs step_size (steps between rate cuts)")
+        c.step_size = _index(step_size, "step_size", 1)
+    c.gamma = _number(gamma, "gamma")
+    if c.schedule == lib.PN_COSINE:
+        if total_steps is None:
+            raise ValueError("the cosine schedule needs total_steps")
+        c.total_steps = _index(total_steps, "total_steps", 1)
+    c.min_rate = _number(min_rate, "min_rate")
+    c.clip = _number(clip, "clip")
+    if c.clip < 0:
+        raise ValueError("clip must be >= 0 (0: off), got %g" % c.clip)
+    return c
+
+
+def evaluate_model(m, d):
+    """(mean cross-entropy, accuracy) of model m on data d, in evaluation mode (no dropout)."""
+    m, d = _model(m), _data(d)
+    loss, acc = ffi.new("double *"), ffi.new("double *")
+    check(lib.evaluate_model(m._c[0], d._c[0], loss, acc))
+    return loss[0], acc[0]
+
+
+class Standardizer:
+    """Per-feature standardisation, x ← (x − mean) / std, with mean and std learnt from training
+    data only. Features that never vary (MNIST's border pixels) get std 1, so they become 0."""
+
+    def __init__(self, mean, std):
+        self.mean = np.ascontiguousarray(mean, dtype=np.float64).reshape(-1)
+        self.std = np.ascontiguousarray(std, dtype=np.float64).reshape(-1)
+        if self.mean.shape != self.std.shape:
+            raise ValueError("Standardizer: mean has %d values but std has %d" % (self.mean.size, self.std.size))
+        if not (np.all(np.isfinite(self.mean)) and np.all(self.std > 0) and np.all(np.isfinite(self.std))):
+            raise ValueError("Standardizer: mean must be finite and std finite and > 0")
+
+    @classmethod
+    def fit(cls, X, min_std=1e-8):
+        X = np.asarray(X.data if isinstance(X, Matrix) else X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError("Standardizer.fit: expected a non-empty 2-D array, got shape %s" % (X.shape,))
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        std[std < min_std] = 1.0
+        return cls(mean, std)
+
+    def apply(self, X):
+        """Standardise X in place (a Matrix, Data, or writable float64 array) and return it."""
+        target = X.X if isinstance(X, Data) else X
+        arr = target.data if isinstance(target, Matrix) else target
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.writeable:
+            raise TypeError("Standardizer.apply works in place on a Matrix, a Data or a writable float64 array")
+        if arr.ndim != 2 or arr.shape[1] != self.mean.size:
+            raise ValueError("Standardizer.apply: X has shape %s but the standardizer was fit on %d features"
+                             % (arr.shape, self.mean.size))
+        arr -= self.mean
+        arr /= self.std
+        return X
+
+    def __repr__(self):
+        return "Standardizer(%d features)" % self.mean.size
+
+
+def split_validation(d, fraction):
+    """Split d into (training row indices, validation Data) with a random ``fraction`` of the rows
+    held out, drawn from pynet's generator. The training rows are not copied."""
+    d = _data(d)
+    fraction = _number(fraction, "validation")
+    n = d.X.rows
+    n_val = int(round(n * fraction))
+    if not 0 < fraction < 1 or n_val < 1 or n_val >= n:
+        raise ValueError("validation fraction must leave at least one row on each side; got %g of %d rows"
+                         % (fraction, n))
+    perm = np.empty(n, dtype=np.int32)
+    check(lib.shuffle_indices(ffi.cast("int *", ffi.from_buffer(perm)), n))
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    val = Data(d.X.data[val_idx], d.y.data[val_idx], d.labels)
+    return train_idx.astype(np.int32), val
+
+
+class History:
+    """What fit did: one dict per epoch (``epoch``, ``train_loss``, ``train_accuracy`` — measured on
+    the training batches as they went by, dropout on — ``val_loss``, ``val_accuracy``, ``rate``,
+    ``seconds``), every step's loss, the best epoch (by validation accuracy) and whether early
+    stopping ended the run."""
+
+    def __init__(self):
+        self.epochs = []
+        self.losses = np.empty(0)
+        self.best_epoch = None
+        self.stopped_early = False
+        self.seconds = 0.0
+
+    def __repr__(self):
+        last = self.epochs[-1] if self.epochs else {}
+        return "History(%d epochs, best %s, last %s)" % (len(self.epochs), self.best_epoch, last)
+
+
+def _snapshot(m):
+    return [(l.w.data.copy(), None if l.b is None else l.b.data.copy()) for l in m.layers]
+
+
+def _restore(m, snap):
+    for l, (w, b) in zip(m.layers, snap):
+        l.w = w
+        if b is not None:
+            l.b = b
+
+
+def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
+        beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
+        clip=0.0, validation=None, patience=None, progress=None, on_epoch=None):
+    """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
+    is dropped). Returns a History.
+
+    - ``optimizer``: "sgd" (the homework's update, rate divided by batch) or "adam" (decoupled weight
+      decay, rate used as is).
+    - ``schedule``: "constant", "step" (multiply by ``gamma`` every ``step_size`` epochs) or "cosine"
+      (half cosine from ``rate`` to ``min_rate`` over the run); ``warmup`` epochs of linear warm-up.
+    - ``clip``: rescale each step's gradient (of the mean loss) to global norm at most ``clip``.
+    - ``validation``: a Data, or a fraction of d to hold out. With it, each epoch is evaluated, the
+      best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
+      without improvement) enables early stopping.
+    - ``on_epoch(record)``: called after each epoch with its dict; return True to stop.
+    Raises DivergedError if the loss becomes NaN or infinite.
+    """
+    m, d = _model(m), _data(d)
+    epochs = _index(epochs, "epochs", 1)
+    batch = _index(batch, "batch", 1)
+    if patience is not None:
+        patience = _index(patience, "patience", 1)
+        if validation is None:
+            raise ValueError("early stopping (patience) needs validation data or a validation fraction")
+    if validation is None:
+        train_rows, val = np.arange(d.X.rows, dtype=np.int32), None
+    elif isinstance(validation, Data):
+        train_rows, val = np.arange(d.X.rows, dtype=np.int32), validation
+    else:
+        train_rows, val = split_validation(d, validation)
+    steps_per_epoch = len(train_rows) // batch
+    if steps_per_epoch < 1:
+        raise ValueError("batch %d is larger than the %d training rows" % (batch, len(train_rows)))
+    total = epochs * steps_per_epoch
+    cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
+                       beta2=beta2, eps=eps, schedule=schedule, warmup=_index(warmup, "warmup", 0) * steps_per_epoch,
+                       step_size=None if step_size is None else _index(step_size, "step_size", 1) * steps_per_epoch,
+                       gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip)
+    show = progress_enabled(progress)
+    history = History()
+    history.losses = np.full(total, np.nan)
+    correct = np.zeros(total, dtype=np.int32)
+    losses_ptr = ffi.cast("double *", ffi.from_buffer(history.losses))
+    correct_ptr = ffi.cast("int *", ffi.from_buffer(correct))
+    perm = np.empty(len(train_rows), dtype=np.int32)
+    perm_ptr = ffi.cast("int *", ffi.from_buffer(perm))
+    rows = np.empty(steps_per_epoch * batch, dtype=np.int32)
+    rows_ptr = ffi.cast("int *", ffi.from_buffer(rows))
+    cm, cd = m._c[0], d._c[0]
+    best = (-1.0, np.inf)
+    best_weights, since_best = None, 0
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        check(lib.shuffle_indices(perm_ptr, len(train_rows)))
+        rows[:] = train_rows[perm[:len(rows)]]
+        bar = Progress(steps_per_epoch, "epoch %d/%d" % (epoch, epochs), unit="step", enabled=show,
+                       tenths=False)
+        done, chunk = 0, 1
+        while done < steps_per_epoch:
+            n = min(chunk, steps_per_epoch - done)
+            t1 = time.perf_counter()
+            status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
+                                     correct_ptr + step)
+            if status == lib.PN_ERR_NONFINITE:
+                lib.pn_clear_error()
+                bad = step + int(np.flatnonzero(~np.isfinite(history.losses[step:step + n]))[0])
+                raise DivergedError(
+                    "fit: the loss became %s at step %d (epoch %d), so training stopped there. The learning "
+                    "rate %g is probably too high: try a lower one, or gradient clipping (clip)."
+                    % (history.losses[bad], bad, epoch, rate), iteration=bad, loss=float(history.losses[bad]),
+                    losses=history.losses[:bad + 1].copy())
+            if status:
+                raise_last(status)
+            done += n
+            step += n
+            bar.update(done, loss=float(np.mean(history.losses[max(step - 50, 0):step])))
+            chunk = max(1, min(steps_per_epoch, int(n * 0.1 / max(time.perf_counter() - t1, 1e-6))))
+        bar.close(quiet=True)
+        e0, e1 = step - steps_per_epoch, step
+        record = {"epoch": epoch,
+                  "train_loss": float(np.mean(history.losses[e0:e1])),
+                  "train_accuracy": float(correct[e0:e1].sum()) / (steps_per_epoch * batch),
+                  "rate": float(lib.scheduled_rate(cfg, e1 - 1))}
+        if val is not None:
+            record["val_loss"], record["val_accuracy"] = evaluate_model(m, val)
+            if (record["val_accuracy"], -record["val_loss"]) > (best[0], -best[1]):
+                best = (record["val_accuracy"], record["val_loss"])
+                best_weights, since_best, history.best_epoch = _snapshot(m), 0, epoch
+            else:
+                since_best += 1
+        record["seconds"] = time.perf_counter() - t0
+        history.epochs.append(record)
+        if show:
+            _print_epoch(record, epochs)
+        if on_epoch is not None and on_epoch(record):
+            break
+        if patience is not None and since_best >= patience:
+            history.stopped_early = True
+            break
+    history.losses = history.losses[:step]
+    if best_weights is not None and history.best_epoch != history.epochs[-1]["epoch"]:
+        _restore(m, best_weights)
+    m.layers[0]._saved_in = None
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _print_epoch(r, epochs):
+    import sys
+    parts = ["epoch %*d/%d" % (len(str(epochs)), r["epoch"], epochs), "loss %.4f" % r["train_loss"],
+             "train acc %.2f%%" % (100 * r["train_accuracy"])]
+    if "val_accuracy" in r:
+        parts.append("val loss %.4f  val acc %.2f%%" % (r["val_loss"], 100 * r["val_accuracy"]))
+    parts.append("rate %.3g" % r["rate"])
+    parts.append("%.1fs" % r["seconds"])
+    sys.stderr.write("  ".join(parts) + "\n")
+    sys.stderr.flush()
