@@ -12,6 +12,7 @@ from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TAN
                          forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
 from .training import History, Standardizer, evaluate_model, fit
+from .io import ModelFileError, load_model, save_model
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,5 @@ __all__ = [
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
     "fit", "History", "Standardizer", "evaluate_model",
+    "save_model", "load_model", "ModelFileError",
 ]

@@ -251,9 +251,11 @@ def update_layer(l, rate, momentum, decay):
 class Model:
     """A stack of layers, first to last. ``m.layers`` is the list, ``m.n`` its length.
     ``m.labels`` (class names) and ``m.standardizer`` (input standardisation learnt from the training
-    data, see pynet.training.Standardizer) travel with the model when it is saved; both may be None."""
+    data, see pynet.training.Standardizer) travel with the model when it is saved; both may be None.
+    ``m.info`` is a free-form, JSON-serialisable dict (how the model was trained, on what data) that
+    pynet.save_model stores and pynet.load_model gives back; empty for a new model."""
 
-    __slots__ = ("_store", "_c", "layers", "labels", "standardizer", "__weakref__")
+    __slots__ = ("_store", "_c", "layers", "labels", "standardizer", "info", "__weakref__")
 
     @property
     def n(self):
@@ -299,6 +301,7 @@ def make_model(layers):
     model.layers = layers
     model.labels = None
     model.standardizer = None
+    model.info = {}
     return model
 
 
