@@ -13,6 +13,8 @@ from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TAN
                          predict_model, random_batch, train_model, update_layer, update_model)
 from .training import History, Standardizer, evaluate_model, fit
 from .io import ModelFileError, load_model, save_model
+from . import datasets
+from .datasets import load_image_classification_data
 
 __version__ = "0.1.0"
 
@@ -26,4 +28,5 @@ __all__ = [
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
     "fit", "History", "Standardizer", "evaluate_model",
     "save_model", "load_model", "ModelFileError",
+    "datasets", "load_image_classification_data",
 ]

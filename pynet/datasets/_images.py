@@ -1,0 +1,369 @@
+"""The homework's own data format: a text file listing image paths, one per line, and a labels file
+naming the classes; an image's class is the label that occurs in its file name.
+
+``load_image_classification_data`` decodes the images in parallel worker processes, and keeps the
+decoded pixels in a cache (under ~/.cache/pynet/images, or $PYNET_CACHE/images) so that loading the
+same list again only has to check that no image changed.
+
+Relative paths in a list resolve as in the homework, which ran from its repository root: against
+the current directory if the file exists there, else against the folder holding the list file.
+"""
+import hashlib
+import json
+import os
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .._progress import Progress, progress_enabled
+from ..classifier import make_data
+from . import _decode
+from ._common import DataFileError, atomic_file, cache_dir, pixels_to_X, read_exact, read_label_names
+
+PARALLEL_MIN = 2000   # below this many images, starting worker processes costs more than it saves
+_WORKER = str(Path(_decode.__file__).resolve())
+
+
+def load_image_classification_data(images, labels, bias=False, *, cache=True, workers=None, progress=None):
+    """Load the images listed in the file ``images`` with the classes named in the file ``labels``,
+    as the homework's ``load_image_classification_data`` does.
+
+    Returns a Data: X holds one image per row, pixels / 255 in channel-planar order (all of channel
+    0, then 1, then 2), plus a constant-1 column if ``bias``; y is one-hot over the labels file's
+    classes, which are ``.labels``. All images must have the same size and number of channels.
+
+    ``cache=False`` neither reads nor writes the decoded-pixel cache. ``workers`` is the number of
+    decoding processes (default: one per available core; 1 decodes in this process).
+    ``progress`` shows a progress line while decoding long lists (None: unless PYNET_PROGRESS=0)."""
+    names = read_label_names(labels)
+    list_path = Path(images)
+    entries, lines = _read_list(list_path)
+    paths, fingerprint = _resolve(entries, lines, list_path)
+    classes = _classify(entries, lines, names, list_path, labels)
+    found = _cache_load(list_path, fingerprint, len(paths)) if cache else None
+    if found is None:
+        pixels, shape = _decode_images(paths, lines, list_path, workers, progress)
+        if cache:
+            _cache_store(list_path, fingerprint, pixels, shape)
+    else:
+        pixels, shape = found
+    X = pixels_to_X(pixels, bias, shape)
+    del pixels
+    return make_data(X, classes, classes=len(names), labels=names)
+
+
+# ---- the list --------------------------------------------------------------------------------------
+
+def _read_list(list_path):
+    """The paths in a list file and their line numbers. Surrounding whitespace is ignored, as are
+    blank lines."""
+    if not list_path.is_file():
+        raise FileNotFoundError("image list not found: %s" % list_path)
+    entries, lines = [], []
+    # fsdecode: file names are bytes on POSIX; undecodable ones survive as surrogate escapes.
+    for number, line in enumerate(os.fsdecode(list_path.read_bytes()).split("\n"), 1):
+        entry = line.strip()
+        if entry:
+            entries.append(entry)
+            lines.append(number)
+    if not entries:
+        raise DataFileError(list_path, "the image list is empty: it names no image files")
+    return entries, lines
+
+
+def _resolve(entries, lines, list_path):
+    """Each entry's absolute path (current directory first, then the list's folder), and a
+    fingerprint of every path, size and modification time, which keys the cache."""
+    cwd = os.path.join(os.getcwd(), "")
+    folder = os.path.join(cwd, os.path.dirname(str(list_path)), "")
+    # A file cannot exist under a folder that does not: one check per folder spares most entries a
+    # failing stat under the current directory when the list's paths are relative to its own folder.
+    folder_exists = {}
+    paths, keys = [], []
+    for entry, line in zip(entries, lines):
+        if os.path.isabs(entry):
+            candidates = (entry,)
+        else:
+            parent = os.path.dirname(entry)
+            here = folder_exists.get(parent)
+            if here is None:
+                here = folder_exists[parent] = os.path.isdir(cwd + parent)
+            candidates = (cwd + entry, folder + entry) if here else (folder + entry,)
+        for path in candidates:
+            try:
+                st = os.stat(path)
+                break
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        else:
+            looked = (entry,) if os.path.isabs(entry) else (cwd + entry, folder + entry)
+            raise FileNotFoundError("image not found: %s (line %d of %s); looked for %s" % (
+                entry, line, list_path, " and ".join(os.path.normpath(c) for c in looked)))
+        if not stat.S_ISREG(st.st_mode):
+            raise DataFileError(path, "is not a file (line %d of %s)" % (line, list_path))
+        paths.append(path)
+        keys.append("%s\0%d\0%d" % (path, st.st_size, st.st_mtime_ns))
+    fingerprint = hashlib.sha256("\n".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
+    return paths, fingerprint
+
+
+def _classify(entries, lines, names, list_path, labels_path):
+    """Each entry's class: the index of the one label its file name contains."""
+    classes = np.empty(len(entries), dtype=np.intp)
+    # Names like "<index>_<label>.png" differ only in their leading digits. When no label starts
+    # with a digit, no label can match across those digits, so dropping them is exact and lets
+    # one lookup serve every file of a class.
+    strip = "" if any(name[:1] in _DIGITS for name in names) else _DIGITS
+    memo = {}
+    for i, entry in enumerate(entries):
+        key = os.path.basename(entry).lstrip(strip)
+        hit = memo.get(key)
+        if hit is None:
+            hits = [k for k, name in enumerate(names) if name in key]
+            if len(hits) != 1:
+                _unclassified(entry, lines[i], hits, names, list_path, labels_path)
+            hit = memo[key] = hits[0]
+        classes[i] = hit
+    return classes
+
+
+_DIGITS = "0123456789"
+
+
+def _unclassified(entry, line, hits, names, list_path, labels_path):
+    shown = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + ", ..."
+    problem = "contains none of" if not hits else \
+        "contains more than one (%s) of" % ", ".join(names[k] for k in hits)
+    raise DataFileError(list_path, "line %d: the file name %r %s the labels in %s (%s); an image's class is "
+                                   "the one label its file name contains"
+                        % (line, os.path.basename(entry), problem, labels_path, shown))
+
+
+# ---- decoding --------------------------------------------------------------------------------------
+
+def default_workers():
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _decode_images(paths, lines, list_path, workers, progress):
+    """The pixels of every image, as uint8 (n, height·width·channels) interleaved, and the shape."""
+    n = len(paths)
+    try:
+        first, shape = _decode.decode(paths[0])
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        _raise((0, _decode.problem(e)), paths, lines, list_path, None)
+    size = len(first)
+    pixels = np.empty((n, size), dtype=np.uint8)
+    flat = memoryview(pixels).cast("B")
+    flat[:size] = first
+
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError("workers must be at least 1, got %d" % workers)
+    bar = Progress(n, "decode", unit="img", enabled=progress_enabled(progress) and n >= PARALLEL_MIN)
+    try:
+        done, failure = 1, None
+        if workers > 1 and n >= PARALLEL_MIN:
+            done, failure = _decode_in_workers(paths, shape, pixels, workers, bar)
+        if done < n and failure is None:   # decode here: a short list, or no worker could start
+
+            def sink(i, data):
+                flat[(start + i) * size:(start + i + 1) * size] = data
+                if i % 512 == 511:
+                    bar.update(start + i + 1)
+
+            start = done
+            failure = _decode.decode_all(paths[start:], shape, sink)
+            if failure is not None:
+                failure = (start + failure[0], failure[1])
+        bar.update(n)
+    finally:
+        bar.close()
+    if failure is not None:
+        _raise(failure, paths, lines, list_path, shape)
+    return pixels, shape
+
+
+def _decode_in_workers(paths, shape, pixels, workers, bar):
+    """Decode paths[1:] in worker processes, each a contiguous share, straight into ``pixels``.
+    Returns (images done, None) or (images done, (index, problem)) for the first image that failed.
+    If no worker can be started it returns (1, None), and the caller decodes in this process."""
+    n, size = len(paths), pixels.shape[1]
+    flat = memoryview(pixels).cast("B")
+    bounds = [1 + (n - 1) * k // workers for k in range(workers + 1)]
+    env = dict(os.environ)
+    pil_parent = os.path.dirname(os.path.dirname(_pillow_file()))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pil_parent, env.get("PYTHONPATH")]))
+    jobs = []
+    try:
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a < b:
+                errors = tempfile.TemporaryFile()
+                try:
+                    proc = subprocess.Popen([sys.executable, _WORKER], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=errors, env=env)
+                except OSError:
+                    errors.close()
+                    return 1, None
+                jobs.append({"proc": proc, "errors": errors, "a": a, "b": b, "done": 0, "failure": None})
+
+        def run(job):
+            proc, a, b = job["proc"], job["a"], job["b"]
+            try:
+                head = json.dumps({"shape": list(shape)}) + "\n"
+                proc.stdin.write((head + "".join(json.dumps(p) + "\n" for p in paths[a:b])).encode("utf-8"))
+                proc.stdin.close()
+                i = a
+                while i < b:
+                    frame = proc.stdout.read(5)
+                    if len(frame) != 5:
+                        job["failure"] = (i, {"kind": "crash"})
+                        return
+                    count = struct.unpack("<I", frame[1:])[0]
+                    if frame[:1] == b"+" and i + count <= b:
+                        read_exact(proc.stdout, flat[i * size:(i + count) * size], paths[i], "decoded pixels")
+                        i += count
+                        job["done"] += count
+                    elif frame[:1] == b"!":
+                        job["failure"] = (i, json.loads(proc.stdout.read(count)))
+                        return
+                    else:
+                        job["failure"] = (i, {"kind": "crash", "message": "garbled output"})
+                        return
+            except (OSError, ValueError) as e:   # a broken pipe or short read: the worker died
+                job["failure"] = (a + job["done"], {"kind": "crash", "message": str(e)})
+
+        threads = [threading.Thread(target=run, args=(job,), daemon=True) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.1)
+                bar.update(1 + sum(job["done"] for job in jobs))
+        bar.update(1 + sum(job["done"] for job in jobs))
+        failures = [job["failure"] for job in jobs if job["failure"] is not None]
+        for job in jobs:
+            if job["failure"] is not None and job["failure"][1]["kind"] == "crash":
+                job["proc"].kill()
+                job["proc"].wait()
+                job["errors"].seek(0)
+                tail = job["errors"].read()[-2000:].decode("utf-8", "replace").strip()
+                job["failure"][1]["message"] = "%s (exit status %s)%s" % (
+                    job["failure"][1].get("message", "it stopped"), job["proc"].returncode,
+                    ": " + tail if tail else "")
+        return 1 + sum(job["done"] for job in jobs), min(failures, key=lambda f: f[0]) if failures else None
+    finally:
+        for job in jobs:
+            if job["proc"].poll() is None:
+                job["proc"].kill()
+            job["proc"].wait()
+            for stream in (job["proc"].stdin, job["proc"].stdout):
+                if stream and not stream.closed:
+                    stream.close()
+            job["errors"].close()
+
+
+def _pillow_file():
+    import PIL
+    return PIL.__file__
+
+
+def _raise(failure, paths, lines, list_path, shape):
+    i, problem = failure
+    where = "line %d of %s" % (lines[i], list_path)
+    kind = problem["kind"]
+    if kind == "missing":
+        raise FileNotFoundError("image not found: %s (%s; it disappeared while loading)" % (paths[i], where))
+    if kind == "shape":
+        def describe(s):
+            return "%dx%d with %d channel%s" % (s[1], s[0], s[2], "" if s[2] == 1 else "s")
+        raise ValueError("%s: %s is %s, but the first image, %s, is %s; all images in a list must have the "
+                         "same size" % (where, paths[i], describe(problem["shape"]), paths[0], describe(shape)))
+    if kind == "decode":
+        raise DataFileError(paths[i], "cannot read this image (%s): %s" % (where, problem["message"]))
+    raise RuntimeError("an image-decoding worker process failed on %s (%s): %s"
+                       % (paths[i], where, problem.get("message", "")))
+
+
+# ---- the cache -------------------------------------------------------------------------------------
+#
+# One file per list (named by a hash of the list's absolute path): b"PYNETIMG", a uint32 header length,
+# a JSON header (format version, the fingerprint of every image's path, size and mtime, the image
+# count and shape, a CRC-32 of the pixels), then the uint8 pixels as decoded. Anything unexpected —
+# another fingerprint, a short file, a bad CRC — makes the entry a miss, never an error.
+
+_CACHE_MAGIC = b"PYNETIMG"
+_CACHE_VERSION = 1
+_cache_warned = False
+
+
+def _cache_file(list_path):
+    key = hashlib.sha256(os.fsencode(os.path.realpath(list_path))).hexdigest()[:32]
+    return cache_dir() / "images" / (key + ".bin")
+
+
+def _cache_load(list_path, fingerprint, n):
+    path = _cache_file(list_path)
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != _CACHE_MAGIC:
+                return None
+            (length,) = struct.unpack("<I", f.read(4))
+            if length > 1 << 16:
+                return None
+            header = json.loads(f.read(length))
+            if header.get("version") != _CACHE_VERSION or header.get("fingerprint") != fingerprint \
+                    or header.get("n") != n:
+                return None
+            h, w, c = (int(v) for v in header["shape"])
+            if os.fstat(f.fileno()).st_size != 12 + length + n * h * w * c:
+                return None
+            pixels = np.empty((n, h * w * c), dtype=np.uint8)
+            read_exact(f, pixels, path, "cached pixels")
+        if zlib.crc32(pixels) != header["crc32"]:
+            return None
+        return pixels, (h, w, c)
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+
+
+def _cache_store(list_path, fingerprint, pixels, shape):
+    global _cache_warned
+    header = json.dumps({"version": _CACHE_VERSION, "fingerprint": fingerprint, "n": pixels.shape[0],
+                         "shape": list(shape), "crc32": zlib.crc32(pixels),
+                         "list": os.fsdecode(os.path.realpath(list_path))}).encode("utf-8")
+    try:
+        with atomic_file(_cache_file(list_path)) as f:
+            f.write(_CACHE_MAGIC + struct.pack("<I", len(header)) + header)
+            f.write(memoryview(pixels).cast("B"))
+    except OSError as e:
+        if not _cache_warned:
+            _cache_warned = True
+            warnings.warn("pynet: could not write the image cache in %s (%s); image lists will be decoded "
+                          "every time. Set PYNET_CACHE to a writable folder." % (cache_dir(), e), stacklevel=3)
+
+
+def clear_cache():
+    """Delete every cached image list; returns the number of bytes freed."""
+    folder = cache_dir() / "images"
+    freed = 0
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.suffix in (".bin", ".part") and entry.is_file():
+                freed += entry.stat().st_size
+                entry.unlink()
+    return freed
