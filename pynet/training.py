@@ -179,6 +179,11 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
         train_rows, val = np.arange(d.X.rows, dtype=np.int32), None
     elif isinstance(validation, Data):
         train_rows, val = np.arange(d.X.rows, dtype=np.int32), validation
+        if val.X.cols != m.layers[0].inputs or val.y.cols != m.layers[-1].outputs or val.X.rows == 0:
+            # found now rather than after the first epoch's training
+            raise ValueError("fit: the validation data is %dx%d with %d classes but the model takes %d features "
+                             "and gives %d classes" % (val.X.rows, val.X.cols, val.y.cols, m.layers[0].inputs,
+                                                       m.layers[-1].outputs))
     else:
         train_rows, val = split_validation(d, validation)
     steps_per_epoch = len(train_rows) // batch

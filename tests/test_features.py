@@ -537,3 +537,13 @@ def test_fit_without_validation_reports_training_numbers_only():
     assert set(h.epochs[0]) >= {"epoch", "train_loss", "train_accuracy", "rate", "seconds"}
     with pytest.raises(ValueError, match="validation"):
         fit(m, d, epochs=1, patience=3, progress=False)
+
+
+def test_fit_checks_the_validation_data_before_training():
+    rng = np.random.default_rng(74)
+    d = make_data(rng.normal(size=(60, 3)), rng.integers(0, 3, 60), 3)
+    m = make_model([make_layer(3, 3, SOFTMAX)])
+    w0 = m.layers[0].w.data.copy()
+    with pytest.raises(ValueError, match="validation data is 5x4"):
+        fit(m, d, epochs=1, batch=20, validation=make_data(np.zeros((5, 4)), [0, 1, 2, 0, 1], 3), progress=False)
+    np.testing.assert_array_equal(m.layers[0].w.data, w0)   # nothing was trained
