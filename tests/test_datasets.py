@@ -574,6 +574,8 @@ def test_load_accepts_a_folder(tmp_path, small_mnist):
     assert np.array_equal(d.X.data, D.load_mnist("test", root=D.SAMPLE_DIR).X.data[:50])
     with pytest.raises(FileNotFoundError, match="holds no train data"):
         D.load(out, "train")
+    with pytest.raises(NotADirectoryError, match="is a file, not a dataset folder"):
+        D.load(out / "mnist.test", "test")
 
 
 def test_export_never_overwrites(tmp_path):
@@ -671,7 +673,7 @@ def test_download_checksum_mismatch_keeps_nothing(server, tmp_path, monkeypatch)
     with pytest.raises(D.ChecksumError, match=r"train-images-idx3-ubyte\.gz failed the checksum test.*"
                                               r"not the published f68b3c2dcbeaaa9fbdd348bbdeb94873"):
         D.download("mnist", root)
-    assert list(root.iterdir()) == []
+    assert not root.exists()
 
 
 def test_download_cut_off_keeps_nothing(server, tmp_path):
@@ -681,7 +683,7 @@ def test_download_cut_off_keeps_nothing(server, tmp_path):
     root = tmp_path / "mnist"
     with pytest.raises(D.DownloadError, match=r"closed after 150000 of 300000 bytes"):
         D.download("mnist", root, mirror=server["url"])
-    assert list(root.iterdir()) == []
+    assert not root.exists()
 
 
 def test_download_leaves_a_users_mismatching_file_alone(server, tmp_path):
@@ -706,9 +708,10 @@ def test_download_offline_is_one_clear_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("python -m pynet.datasets: error: cannot download train-images-idx3-ubyte.gz")
+    assert lines[0].startswith("python -m pynet.datasets: error: cannot download train-images-idx3-ubyte.gz "
+                               "from 127.0.0.1:")
     assert "offline" in lines[0] and "--mirror" in lines[0]
-    assert list((tmp_path / "m").iterdir()) == []
+    assert not (tmp_path / "m").exists()   # the folder it made for the download is gone again
 
 
 def cifar_tarball(made, folder="cifar-10-batches-bin", skip=()):
@@ -742,7 +745,7 @@ def test_download_cifar10_extracts_the_archive(server, tmp_path, monkeypatch):
     other = tmp_path / "other"
     with pytest.raises(D.ChecksumError, match="c32a1d4ab5d03f1284b67883e8d87530"):
         D.download("cifar10", other, mirror=server["url"])
-    assert list(other.iterdir()) == []
+    assert not other.exists()
 
 
 def test_download_cifar10_archive_missing_a_member(server, tmp_path, monkeypatch):

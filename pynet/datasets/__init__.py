@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 
 from ._cifar10 import load_cifar10
-from ._common import (SPLITS, DataFileError, cache_dir, check_split, default_roots, find_root,
-                      not_found_anywhere)
-from ._download import ChecksumError, DownloadError
+from ._common import (SPLITS, ChecksumError, DataFileError, DownloadError, cache_dir, check_split, default_roots,
+                      find_root, not_found_anywhere)
 from ._images import clear_cache, load_image_classification_data
 from ._mnist import load_mnist
 from ._sample import SAMPLE_DIR
-from . import _cifar10, _download, _export, _mnist
+from . import _cifar10, _export, _mnist
 
 __all__ = ["load", "load_mnist", "load_cifar10", "load_image_classification_data", "download", "export_png",
            "locate", "clear_cache", "cache_dir", "DataFileError", "DownloadError", "ChecksumError",
@@ -75,6 +74,9 @@ def load(name, split, root=None, bias=False):
         raise ValueError("load(%r, ...): name is a folder, so root must not be given as well" % (name,))
     folder = Path(name).expanduser()
     split = check_split(split)
+    if folder.is_file():
+        raise NotADirectoryError("%s is a file, not a dataset folder; to load an image list, call "
+                                 "load_image_classification_data(list_file, labels_file)" % folder)
     if not folder.is_dir():
         raise FileNotFoundError("dataset folder not found: %s" % folder)
     for key, fmt in _FORMATS.items():
@@ -123,6 +125,7 @@ def download(name, root=None, *, mirror=None, progress=None):
     base URL) into ``root`` (default: $PYNET_DATA/<name>, else ~/.cache/pynet/<name>), verifying
     checksums. Returns (root, report): report lists (file, what happened) for each file.
     Raises DownloadError when offline or no source answers, ChecksumError on a mismatch."""
+    from . import _download   # urllib, ssl and tarfile load only when needed
     return _download.download(_dataset(name), root, mirror=mirror, progress=progress)
 
 

@@ -1,6 +1,6 @@
 """What every loader in pynet.datasets shares: where datasets and caches live, reading dataset files
 (gzipped or not, recognised by content) into preallocated buffers, atomic writes, the labels-file
-format, the one uint8 → float64 conversion, and the exception raised for a bad data file.
+format, the one uint8 → float64 conversion, and the exceptions for bad data files and downloads.
 """
 import contextlib
 import gzip
@@ -24,6 +24,14 @@ class DataFileError(ValueError):
         super().__init__("%s: %s" % (path, problem))
         self.path = str(path)
         self.problem = problem
+
+
+class DownloadError(ConnectionError):
+    """A dataset file could not be fetched from any of its sources (offline, or none answered)."""
+
+
+class ChecksumError(ValueError):
+    """A file's content does not match its published checksum."""
 
 
 def check_split(split):
@@ -93,11 +101,6 @@ def download_root(name):
 
 
 # ---- reading -------------------------------------------------------------------------------------
-
-def is_gzipped(path):
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
 
 def content_size(path):
     """The size of the file's content once decompressed: the file size for a plain file; for a gzip
@@ -249,7 +252,7 @@ def pixels_to_X(pixels, bias=False, hwc=None):
         h, w, c = hwc
         src = pixels.reshape(n, h, w, c).transpose(0, 3, 1, 2)
         body = body.reshape(n, c, h, w)
-        assert np.shares_memory(body, X), "a reshape of X's columns must be a view"
+        assert np.may_share_memory(body, X), "a reshape of X's columns must be a view"
     np.divide(src, 255.0, out=body)
     if bias:
         X[:, f] = 1.0

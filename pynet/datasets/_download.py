@@ -23,16 +23,8 @@ import zlib
 from pathlib import Path
 
 from .._progress import Progress, progress_enabled
-from . import _cifar10, _mnist
-from ._common import DataFileError, atomic_file, download_root
-
-
-class DownloadError(ConnectionError):
-    """A dataset file could not be fetched from any of its sources."""
-
-
-class ChecksumError(ValueError):
-    """A file's content does not match its published checksum."""
+from . import _cifar10
+from ._common import ChecksumError, DataFileError, DownloadError, atomic_file, download_root
 
 
 # The MD5s are the published ones (torchvision checks the same); the SHA-256s of the .gz files and
@@ -79,11 +71,17 @@ def download(name, root=None, *, mirror=None, progress=None):
     root = Path(root).expanduser() if root is not None else download_root(name)
     if root.exists() and not root.is_dir():
         raise NotADirectoryError("cannot download into %s: it is a file, not a folder" % root)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     show = progress_enabled(progress)
-    if name == "mnist":
-        return root, _download_mnist(root, mirrors(name, mirror), show)
-    return root, _download_cifar10(root, mirrors(name, mirror), show)
+    try:
+        if name == "mnist":
+            return root, _download_mnist(root, mirrors(name, mirror), show)
+        return root, _download_cifar10(root, mirrors(name, mirror), show)
+    except BaseException:
+        if created and not any(root.iterdir()):
+            root.rmdir()   # leave no trace of a download that fetched nothing
+        raise
 
 
 def _digest(path, algorithm, opener=open):
@@ -115,7 +113,7 @@ def _download_mnist(root, bases, show):
             report.append((raw.name, "already present (uncompressed), SHA-256 verified"))
             continue
         with atomic_file(target, durable=True) as out:
-            url = _fetch(name, bases, out, spec["md5"], show)
+            url = _fetch(name, bases, out, spec["md5"], show, root)
         if _digest(target, "sha256", gzip.open) != spec["raw_sha256"]:   # belt and braces
             target.unlink()
             raise ChecksumError("%s from %s decompresses to the wrong content; it was deleted" % (name, url))
@@ -131,7 +129,7 @@ def _download_cifar10(root, bases, show):
     archive = spec["archive"]
     # The archive (163 MB) goes to an anonymous temporary file in root, gone when closed.
     with tempfile.TemporaryFile(dir=root) as tmp:
-        url = _fetch(archive["name"], bases, tmp, archive["md5"], show)
+        url = _fetch(archive["name"], bases, tmp, archive["md5"], show, root)
         tmp.seek(0)
         try:
             with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
@@ -155,10 +153,11 @@ def _download_cifar10(root, bases, show):
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
 
 
-def _fetch(name, bases, out, md5, show):
+def _fetch(name, bases, out, md5, show, dest):
     """Stream ``name`` from the first base URL that serves it with the right MD5 into the open
     binary file ``out``; returns the URL used. Raises DownloadError if no source could be reached,
-    ChecksumError if sources answered but with the wrong content."""
+    ChecksumError if sources answered but with the wrong content. ``dest`` is the folder the file is
+    for, named in the messages."""
     failures, mismatches = [], []
     for base in bases:
         url = urllib.parse.urljoin(base, name)
@@ -167,7 +166,7 @@ def _fetch(name, bases, out, md5, show):
         try:
             got = _stream(url, out, name, show)
         except _NETWORK_ERRORS as e:
-            failures.append("%s: %s" % (url, _reason(e)))
+            failures.append((url, _reason(e)))
             continue
         if got == md5:
             return url
@@ -176,9 +175,13 @@ def _fetch(name, bases, out, md5, show):
     out.truncate()
     if mismatches:
         raise ChecksumError("download of %s failed the checksum test, so nothing was kept: %s"
-                            % (name, "; ".join(mismatches + failures)))
-    raise DownloadError("cannot download %s: %s. Are you offline? Fetch the file elsewhere and copy it in, "
-                        "or name another source with --mirror URL" % (name, "; ".join(failures)))
+                            % (name, "; ".join(mismatches + ["%s: %s" % f for f in failures])))
+    by_reason = {}
+    for url, reason in failures:
+        by_reason.setdefault(reason, []).append(urllib.parse.urlsplit(url).netloc or url)
+    tried = "; ".join("%s (%s)" % (", ".join(hosts), reason) for reason, hosts in by_reason.items())
+    raise DownloadError("cannot download %s from %s. Are you offline? Copy the file into %s by hand, or name "
+                        "another source with --mirror URL" % (name, tried, dest))
 
 
 def _reason(e):

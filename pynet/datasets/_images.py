@@ -177,7 +177,7 @@ def _decode_images(paths, lines, list_path, workers, progress):
     bar = Progress(n, "decode", unit="img", enabled=progress_enabled(progress) and n >= PARALLEL_MIN)
     try:
         done, failure = 1, None
-        if workers > 1 and n >= PARALLEL_MIN:
+        if workers > 1 and n >= PARALLEL_MIN and sys.executable:
             done, failure = _decode_in_workers(paths, shape, pixels, workers, bar)
         if done < n and failure is None:   # decode here: a short list, or no worker could start
 
