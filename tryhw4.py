@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""tryhw4.py — the homework's experiments, on pynet.
+
+With no arguments it does what the homework's script did: load MNIST (with the bias column),
+train the softmax model for 1000 iterations (batch 128, rate 0.01, momentum 0.9, decay 0) and print
+training and test accuracy. ``--experiment N`` runs one experiment of the homework by its section
+number, ``--all`` runs them all, and ``--report DIR`` writes the write-up (report.md, report.html,
+report.pdf, the plots and results.json). ``python tryhw4.py --help`` lists everything.
+
+The models are defined right here, as in the homework: edit softmax_model, neural_net or
+three_layer_net and rerun.
+"""
+import argparse
+import os
+import sys
+import time
+
+import pynet
+from pynet import (LOGISTIC, SOFTMAX, accuracy_model, make_layer, make_model, train_model)
+
+
+def softmax_model(inputs, outputs):
+    l = [make_layer(inputs, outputs, SOFTMAX)]
+    return make_model(l)
+
+
+def neural_net(inputs, outputs, activation=LOGISTIC):
+    l = [make_layer(inputs, 32, activation),
+         make_layer(32, outputs, SOFTMAX)]
+    return make_model(l)
+
+
+def three_layer_net(inputs, outputs, activation=LOGISTIC):
+    l = [make_layer(inputs, 64, activation),
+         make_layer(64, 32, activation),
+         make_layer(32, outputs, SOFTMAX)]
+    return make_model(l)
+
+
+BUILDERS = {"softmax": softmax_model, "neural_net": neural_net, "three_layer_net": three_layer_net}
+
+
+class UsageError(Exception):
+    """A bad command line or environment: reported in one line, exit status 2."""
+
+
+_loaded = {}
+
+
+def load_dataset(name, data_dir, limit=None):
+    """(train, test) with the bias column, as the homework's loader made them; with ``limit``, only
+    the first ``limit`` rows of each (views, not copies). Loaded once per process."""
+    from pynet import datasets
+    from pynet.experiments import MissingData
+    key = (name, data_dir)
+    if key not in _loaded:
+        root = None
+        if data_dir:
+            root = os.path.join(data_dir, name) if os.path.isdir(os.path.join(data_dir, name)) else data_dir
+        try:
+            _loaded[key] = (datasets.load(name, "train", root=root, bias=True),
+                            datasets.load(name, "test", root=root, bias=True))
+        except (FileNotFoundError, ValueError) as e:
+            raise MissingData("%s: %s" % (name, e)) from None
+    train, test = _loaded[key]
+    if limit:
+        train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
+    return train, test
+
+
+def homework(args):
+    """The homework's own script: the softmax model with its defaults."""
+    from pynet.experiments import MissingData
+    print("loading data...")
+    try:
+        train, test = load_dataset("mnist", args.data, args.limit)
+    except MissingData as e:
+        raise UsageError(str(e)) from None
+    print("done")
+    print()
+    print("training model...")
+    batch = 128
+    iters = args.iters if args.iters is not None else 1000
+    rate = .01
+    momentum = .9
+    decay = .0
+
+    m = softmax_model(train.X.cols, train.y.cols)
+    train_model(m, train, batch, iters, rate, momentum, decay, progress=not args.quiet)
+    print("done")
+    print()
+    print("evaluating model...")
+    print("training accuracy: %f" % accuracy_model(m, train))
+    print("test accuracy:     %f" % accuracy_model(m, test))
+    return 0
+
+
+def check_writable(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".pynet-write-test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError("cannot write the report folder %s: %s" % (folder, e.strerror or e)) from None
+
+
+def experiments(args, ids):
+    from pynet import experiments as ex
+    from pynet import report
+
+    report_dir = args.report
+    if report_dir:
+        check_writable(report_dir)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    meta = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "version": pynet.__version__,
+            "threads": pynet.get_threads()}
+    started = time.perf_counter()
+
+    def save(exp_id=None, run=None, seconds=None):
+        if report_dir:
+            report.write_json(os.path.join(report_dir, "results.json"),
+                              {"seed": args.seed, "iters": args.iters, "limit": args.limit, "data": meta.get("data"),
+                               "experiments": runner.results})
+            report.write_json(os.path.join(report_dir, "timings.json"),
+                              {"threads": meta["threads"], "seconds": runner.timings,
+                               "total_seconds": time.perf_counter() - started})
+
+    def load(name):
+        train, test = load_dataset(name, args.data, args.limit)
+        meta.setdefault("data", "")
+        meta["data"] = (meta["data"] + "; " if meta["data"] else "") + "%s: %d training and %d test rows%s" % (
+            name, train.X.rows, test.X.rows, " (the bundled sample)" if getattr(train, "sample", False) else "")
+        return train, test
+
+    runner = ex.Runner(BUILDERS, load, seed=args.seed, iters=args.iters,
+                       progress=(not args.quiet) and sys.stderr.isatty(), log=log, on_run=save)
+    failed = []
+    for exp_id in ex.resolve(ids):
+        if any(dep in failed for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
+            failed.append(exp_id)
+            print("tryhw4.py: %s skipped: it needs %s, which did not run" % (exp_id, ", ".join(
+                d for d in ex.EXPERIMENTS[exp_id]["needs"] if d in failed)), file=sys.stderr)
+            continue
+        try:
+            runner.run(exp_id)
+        except ex.MissingData as e:
+            failed.append(exp_id)
+            runner.results.pop(exp_id, None)
+            runner.timings.pop(exp_id, None)
+            print("tryhw4.py: %s skipped: %s" % (exp_id, str(e).splitlines()[0]), file=sys.stderr)
+    total = time.perf_counter() - started
+    if not args.quiet:
+        print("\n%-40s %-24s %9s %9s" % ("experiment", "best setting", "train", "test"))
+        for exp_id, result in runner.results.items():
+            best = runner.best(exp_id)
+            print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
+                                                   100 * best["train_accuracy"], 100 * best["test_accuracy"]))
+        print("total %.1f s" % total)
+    if report_dir and runner.results:
+        save()
+        weights = None
+        softmax_ids = [i for i in runner.results if ex.EXPERIMENTS[i]["model"] == "softmax"]
+        if softmax_ids and runner.models.get(softmax_ids[0]) is not None:
+            m = runner.models[softmax_ids[0]]
+            train = runner.data("mnist")[0]
+            w = m.layers[0].w.data
+            side = int(round((w.shape[0] - 1) ** 0.5))
+            if side * side == w.shape[0] - 1:
+                weights = (w, train.labels or [str(k) for k in range(w.shape[1])], side)
+        files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
+        if not report.have_matplotlib():
+            print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
+        if not args.quiet:
+            print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
+    return 1 if failed else 0
+
+
+def parse_args(argv):
+    from pynet.experiments import EXPERIMENTS
+    listing = "; ".join("%s %s" % (k, v["title"]) for k, v in EXPERIMENTS.items())
+    p = argparse.ArgumentParser(
+        prog="tryhw4.py",
+        description="The homework's experiments on pynet. With no options: train and evaluate the softmax "
+                    "model on MNIST, as the homework's script does.",
+        epilog="Experiments: " + listing + ". Data: MNIST and CIFAR-10 are looked up in --data, else "
+               "$PYNET_DATA/<name>, else ~/.cache/pynet/<name>; MNIST falls back to the small sample bundled "
+               "with pynet. Get the full sets with: python -m pynet.datasets download mnist|cifar10")
+    p.add_argument("--experiment", "-e", action="append", metavar="N",
+                   help="run experiment N (its section number, e.g. 2.2.2); repeat for several")
+    p.add_argument("--all", action="store_true", help="run every experiment")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.md, report.html, report.pdf, plots, results.json and timings.json to DIR "
+                        "(with no --experiment/--all, runs 2.2.1)")
+    p.add_argument("--data", metavar="DIR", help="folder holding the datasets (mnist/ and cifar10/ inside it, or "
+                                                 "the dataset's files directly)")
+    p.add_argument("--iters", type=int, metavar="N", help="override every run's number of iterations")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="use only the first N training and N test examples of each dataset (quick checks)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); the same seed gives the same numbers")
+    p.add_argument("--threads", type=int, metavar="N", help="threads for the C kernels (default: all cores)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines or per-run output")
+    args = p.parse_args(argv)
+    if args.iters is not None and args.iters < 1:
+        p.error("--iters must be >= 1, got %d" % args.iters)
+    if args.limit is not None and args.limit < 1:
+        p.error("--limit must be >= 1, got %d" % args.limit)
+    if args.seed < 0:
+        p.error("--seed must be >= 0, got %d" % args.seed)
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1, got %d" % args.threads)
+    for e in args.experiment or []:
+        if e not in EXPERIMENTS:
+            p.error("unknown experiment %r; valid: %s" % (e, ", ".join(EXPERIMENTS)))
+    return args
+
+
+def main(argv=None):
+    from pynet.experiments import ORDER
+    args = parse_args(argv)
+    pynet.set_seed(args.seed)
+    if args.threads:
+        pynet.set_threads(args.threads)
+    try:
+        if args.all:
+            return experiments(args, ORDER)
+        if args.experiment:
+            return experiments(args, args.experiment)
+        if args.report:
+            return experiments(args, ["2.2.1"])
+        return homework(args)
+    except UsageError as e:
+        print("tryhw4.py: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ntryhw4.py: interrupted%s" % (
+            "; results so far are in %s" % os.path.join(args.report, "results.json") if args.report else ""),
+            file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
