@@ -20,15 +20,23 @@ _Image = _PngImageFile = None
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def load_pillow():
+    """Import Pillow, or say plainly that it is missing (it is one of pynet's dependencies)."""
+    global _Image, _PngImageFile
+    try:
+        from PIL import Image, PngImagePlugin
+    except ImportError as e:
+        raise ImportError("pynet needs Pillow to read images (%s); install it with: pip install pillow" % e) from None
+    _Image, _PngImageFile = Image, PngImagePlugin.PngImageFile
+
+
 def decode(path):
     """(pixels, (height, width, channels)) for the image file at ``path``. pixels are bytes,
     row-major with the channels innermost, 8 bits per sample, as the homework's loader (stb_image)
     produced them: grey gives 1 channel, grey+alpha 2, RGB 3, RGBA 4; palette images become RGB
     (RGBA if they have transparency); 1-bit images become 0/255; 16-bit samples keep their high byte."""
-    global _Image, _PngImageFile
     if _Image is None:
-        from PIL import Image, PngImagePlugin
-        _Image, _PngImageFile = Image, PngImagePlugin.PngImageFile
+        load_pillow()
     with open(path, "rb") as f:
         data = io.BytesIO(f.read())
     # A PNG goes straight to Pillow's PNG reader: skipping Image.open's format sniffing saves a
@@ -80,6 +88,7 @@ def decode_all(paths, shape, sink):
 
 
 def _worker():
+    load_pillow()
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
     shape = json.loads(stdin.readline())["shape"]
     paths = [json.loads(line) for line in stdin]

@@ -160,6 +160,7 @@ def default_workers():
 def _decode_images(paths, lines, list_path, workers, progress):
     """The pixels of every image, as uint8 (n, height·width·channels) interleaved, and the shape."""
     n = len(paths)
+    _decode.load_pillow()
     try:
         first, shape = _decode.decode(paths[0])
     except (MemoryError, KeyboardInterrupt):
