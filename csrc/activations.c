@@ -11,26 +11,24 @@ static void softmax_row(double *x, int n)
     if (n == 0) return;
     double max = x[0];
     for (int j = 1; j < n; j++) if (x[j] > max) max = x[j];
+    for (int j = 0; j < n; j++) x[j] -= max;
+    pn_exp_array(x, x, (size_t)n);
     double sum = 0;
-    for (int j = 0; j < n; j++) {
-        x[j] = exp(x[j] - max);
-        sum += x[j];
-    }
+    for (int j = 0; j < n; j++) sum += x[j];
     for (int j = 0; j < n; j++) x[j] /= sum;
 }
 
-int activate_matrix(matrix m, ACTIVATION a)
+/* One run of n values: x ← f(x). The switch runs once per run; each case is its own tight loop. */
+static void activate_run(double *x, size_t n, ACTIVATION a)
 {
-    int status = pn_check_activation("activate_matrix", a);
-    if (!status) status = pn_check_matrix("activate_matrix", "m", m);
-    if (status) return status;
-    size_t n = pn_size(m);
-    double *x = m.data;
     switch (a) {
     case LINEAR:
+    case SOFTMAX:   /* rows, not runs: pn_activate_block handles it */
         break;
-    case LOGISTIC:
-        for (size_t i = 0; i < n; i++) x[i] = 1.0 / (1.0 + exp(-x[i]));
+    case LOGISTIC:  /* 1 / (1 + e^−x), with e^−x computed for the whole run at once */
+        for (size_t i = 0; i < n; i++) x[i] = -x[i];
+        pn_exp_array(x, x, n);
+        for (size_t i = 0; i < n; i++) x[i] = 1.0 / (1.0 + x[i]);
         break;
     case RELU:
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
@@ -38,28 +36,15 @@ int activate_matrix(matrix m, ACTIVATION a)
     case LRELU:
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.1 * x[i];
         break;
-    case SOFTMAX:
-        for (int i = 0; i < m.rows; i++) softmax_row(x + (size_t)i * m.cols, m.cols);
-        break;
     case TANH:
         for (size_t i = 0; i < n; i++) x[i] = tanh(x[i]);
         break;
     }
-    return PN_OK;
 }
 
-int gradient_matrix(matrix m, ACTIVATION a, matrix d)
+/* g ← g ∘ f′(y) on one run of n values. */
+static void gradient_run(const double *y, double *g, size_t n, ACTIVATION a)
 {
-    int status = pn_check_activation("gradient_matrix", a);
-    if (!status) status = pn_check_matrix("gradient_matrix", "m", m);
-    if (!status) status = pn_check_matrix("gradient_matrix", "d", d);
-    if (status) return status;
-    if (m.rows != d.rows || m.cols != d.cols)
-        return pn_fail(PN_ERR_SHAPE, "gradient_matrix: m is %dx%d but d is %dx%d (they must match)",
-                       m.rows, m.cols, d.rows, d.cols);
-    size_t n = pn_size(m);
-    const double *y = m.data;
-    double *g = d.data;
     switch (a) {
     case LINEAR:
     case SOFTMAX:
@@ -77,5 +62,55 @@ int gradient_matrix(matrix m, ACTIVATION a, matrix d)
         for (size_t i = 0; i < n; i++) g[i] *= 1.0 - y[i] * y[i];
         break;
     }
+}
+
+/* The element-wise work on a block of `rows` rows of `cols` values, `ld` apart. gemm calls these on
+ * each tile of C it finishes (while the tile is in cache); activate_matrix and gradient_matrix call
+ * them on a whole matrix, so the fused and the separate passes compute the same bits. A contiguous
+ * block is one long run. */
+void pn_activate_block(double *x, ptrdiff_t ld, int rows, int cols, ACTIVATION a)
+{
+    if (a == SOFTMAX) {
+        for (int r = 0; r < rows; r++) softmax_row(x + r * ld, cols);
+        return;
+    }
+    size_t n = (size_t)cols;
+    if (ld == cols) {
+        n *= (size_t)rows;
+        rows = rows > 0;
+    }
+    for (int r = 0; r < rows; r++) activate_run(x + r * ld, n, a);
+}
+
+void pn_gradient_block(const double *y, ptrdiff_t ldy, double *g, ptrdiff_t ldg, int rows, int cols,
+                       ACTIVATION a)
+{
+    size_t n = (size_t)cols;
+    if (ldy == cols && ldg == cols) {
+        n *= (size_t)rows;
+        rows = rows > 0;
+    }
+    for (int r = 0; r < rows; r++) gradient_run(y + r * ldy, g + r * ldg, n, a);
+}
+
+int activate_matrix(matrix m, ACTIVATION a)
+{
+    int status = pn_check_activation("activate_matrix", a);
+    if (!status) status = pn_check_matrix("activate_matrix", "m", m);
+    if (status) return status;
+    pn_activate_block(m.data, m.cols, m.rows, m.cols, a);
+    return PN_OK;
+}
+
+int gradient_matrix(matrix m, ACTIVATION a, matrix d)
+{
+    int status = pn_check_activation("gradient_matrix", a);
+    if (!status) status = pn_check_matrix("gradient_matrix", "m", m);
+    if (!status) status = pn_check_matrix("gradient_matrix", "d", d);
+    if (status) return status;
+    if (m.rows != d.rows || m.cols != d.cols)
+        return pn_fail(PN_ERR_SHAPE, "gradient_matrix: m is %dx%d but d is %dx%d (they must match)",
+                       m.rows, m.cols, d.rows, d.cols);
+    pn_gradient_block(m.data, m.cols, d.data, d.cols, d.rows, d.cols, a);
     return PN_OK;
 }

@@ -168,9 +168,8 @@ matrix pn_forward_layer(layer *l, matrix in, int training)
             memcpy(l->out.data + (size_t)i * l->out.cols, l->b.data, (size_t)l->out.cols * sizeof(double));
         beta = 1.0;
     }
-    gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
-         beta, l->out.data, l->out.cols);
-    activate_matrix(l->out, l->activation);
+    pn_gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
+            beta, l->out.data, l->out.cols, pn_epilogue_activate(l->activation));   /* out = f(in·w) */
     return l->out;
 }
 
@@ -366,9 +365,8 @@ static double *predict_chunk(model m, matrix X, int r0, int rows, double *a, dou
             for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * l->w.cols, l->b.data, (size_t)l->w.cols * sizeof(double));
             beta = 1.0;
         }
-        gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols);
-        matrix o = {rows, l->w.cols, out};
-        activate_matrix(o, l->activation);
+        pn_gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols,
+                pn_epilogue_activate(l->activation));   /* out = f(in·w), activation fused */
         in = out;
         in_cols = l->w.cols;
     }

@@ -1,10 +1,30 @@
 /* gemm.c — general matrix multiply, C = alpha·op(A)·op(B) + beta·C, with transpose flags so the
- * backward pass never materialises a transpose. gemm_reference is the plain triple loop the tests
- * trust; gemm is the fast path. Every element of C is summed by one thread in a fixed order, so the
- * result does not depend on the number of threads. */
+ * backward pass never materialises a transpose.
+ *
+ * gemm_reference is the plain triple loop the tests trust. gemm is the fast path, organised like
+ * BLIS/GotoBLAS: C is cut into blocks, the operands are copied ("packed") into cache-friendly panels
+ * when that pays, and a register-tiled microkernel (gemm_avx512.c, gemm_avx2.c, or the portable one
+ * below, chosen at run time) computes MR × NR tiles of C. Threads split C into disjoint blocks of
+ * whole tiles; the k dimension is never split and its blocking depends only on k, so every element
+ * of C is summed by one thread in the same order whatever the thread count: results are
+ * reproducible bit for bit for a given kernel. */
 #include "internal.h"
+#include "gemm_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
+/* ---- checks and the reference ------------------------------------------------------------------ */
 
 static int check_args(const char *fn, int ta, int tb, int m, int n, int k, const double *a, int lda,
                       const double *b, int ldb, const double *c, int ldc)
@@ -39,6 +59,224 @@ int gemm_reference(int ta, int tb, int m, int n, int k, double alpha, const doub
     return PN_OK;
 }
 
+/* ---- the portable microkernel ------------------------------------------------------------------ */
+
+/* A 4 × 8 tile in plain C: what every compiler turns into decent vector code. It keeps the contract
+ * of gemm_kernels.h, with a separate multiply and add where the SIMD kernels fuse them. */
+enum { PORTABLE_MR = 4, PORTABLE_NR = 8 };
+
+static void kernel_portable(int k, const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a, const double *b,
+                            ptrdiff_t rs_b, double *c, ptrdiff_t ldc, int m, int n, const double *alpha,
+                            const double *beta)
+{
+    double acc[PORTABLE_MR][PORTABLE_NR] = {{0}};
+    if (m == PORTABLE_MR && n == PORTABLE_NR) {
+        for (int p = 0; p < k; p++, a += cs_a, b += rs_b)
+            for (int i = 0; i < PORTABLE_MR; i++) {
+                double aip = a[i * rs_a];
+                for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += aip * b[j];
+            }
+    } else {
+        for (int p = 0; p < k; p++, a += cs_a, b += rs_b)
+            for (int i = 0; i < m; i++) {
+                double aip = a[i * rs_a];
+                for (int j = 0; j < n; j++) acc[i][j] += aip * b[j];
+            }
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double *cij = c + i * ldc + j;
+            *cij = *beta == 0 ? *alpha * acc[i][j] : *alpha * acc[i][j] + *beta * *cij;
+        }
+}
+
+static const pn_gemm_kernel portable = {"portable", PORTABLE_MR, PORTABLE_NR, kernel_portable};
+
+/* ---- choosing the kernel ----------------------------------------------------------------------- */
+
+/* The kernels from best to plainest, in the order of PN_SIMD_AVX512, PN_SIMD_AVX2, PN_SIMD_PORTABLE. */
+static const pn_gemm_kernel *const kernels[] = {&pn_gemm_avx512, &pn_gemm_avx2, &portable};
+enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
+
+static int cpu_runs(const pn_gemm_kernel *k)
+{
+    if (!k->kernel) return 0;   /* not built for this compiler or architecture */
+#if PN_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    if (k == &pn_gemm_avx512) return __builtin_cpu_supports("avx512f");
+    if (k == &pn_gemm_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return k == &portable;
+}
+
+static int forced = -1;     /* index into kernels chosen by pn_set_simd; -1: the best the CPU runs */
+static int detected = -1;   /* that best, found on first use (every thread finds the same) */
+
+static int active_index(void)
+{
+    if (forced >= 0) return forced;
+    if (detected < 0) {
+        int i = 0;
+        while (i < N_KERNELS - 1 && !cpu_runs(kernels[i])) i++;
+        detected = i;
+    }
+    return detected;
+}
+
+static const pn_gemm_kernel *active_kernel(void) { return kernels[active_index()]; }
+
+int pn_simd_level(void) { return PN_SIMD_AVX512 - active_index(); }
+
+const char *pn_simd(void) { return active_kernel()->name; }
+
+int pn_set_simd(const char *name)
+{
+    if (!name || !strcmp(name, "auto")) {
+        forced = -1;
+        return PN_OK;
+    }
+    for (int i = 0; i < N_KERNELS; i++)
+        if (!strcmp(name, kernels[i]->name)) {
+            if (!cpu_runs(kernels[i]))
+                return pn_fail(PN_ERR_VALUE, "set_simd: the %s kernel cannot run here (%s)", name,
+                               kernels[i]->kernel ? "this CPU lacks the instructions" : "not built for this platform");
+            forced = i;
+            return PN_OK;
+        }
+    return pn_fail(PN_ERR_VALUE, "set_simd: unknown kernel \"%s\"; valid: auto, avx512, avx2, portable", name);
+}
+
+/* ---- packing ----------------------------------------------------------------------------------- */
+
+/* Block sizes: a KC-deep slice of op(B), NC columns wide, is packed once and reused by every row
+ * block; an MC × KC block of op(A) stays in L2 while the microkernel sweeps it. */
+enum { KC = 256, MC = 144, NC = 1024 };
+
+/* rows × w doubles from src (row stride ld) to dst (row stride dst_ld). Inlined with constant
+ * widths so the copies vectorise. */
+ALWAYS_INLINE void copy_block(int rows, int w, const double *src, ptrdiff_t ld, double *dst, int dst_ld)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < w; j++) dst[(ptrdiff_t)r * dst_ld + j] = src[r * ld + j];
+}
+
+/* The transpose: dst[j·dst_ld + r] = src[r·ld + j] for r < rows, j < w. */
+static void copy_transposed(int rows, int w, const double *src, ptrdiff_t ld, double *dst, int dst_ld)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < w; j++) dst[(ptrdiff_t)j * dst_ld + r] = src[r * ld + j];
+}
+
+/* Panels of `width` values along the tile dimension, `depth` deep: panel q holds, for each p < depth,
+ * the `width` values x(q·width + 0.., p) side by side. x(t, p) is src[t·rs + p·cs]: rs == 1 means the
+ * width direction is contiguous in memory (a plain copy per p), cs == 1 that the depth direction is
+ * (a transpose). Only the `count % width` real values of a last, partial panel are written; the
+ * kernels never read the rest. */
+static void pack_panels(int count, int depth, int width, const double *src, ptrdiff_t rs, ptrdiff_t cs,
+                        double *dst)
+{
+    for (int t0 = 0; t0 < count; t0 += width, dst += (size_t)depth * width) {
+        int w = count - t0 < width ? count - t0 : width;
+        const double *s = src + t0 * rs;
+        if (rs == 1) {
+            if (w == 16 && width == 16) copy_block(depth, 16, s, cs, dst, 16);
+            else if (w == 8 && width == 8) copy_block(depth, 8, s, cs, dst, 8);
+            else if (w == 6 && width == 6) copy_block(depth, 6, s, cs, dst, 6);
+            else if (w == 4 && width == 4) copy_block(depth, 4, s, cs, dst, 4);
+            else copy_block(depth, w, s, cs, dst, width);
+        } else {
+            copy_transposed(w, depth, s, rs, dst, width);
+        }
+    }
+}
+
+/* ---- the blocked driver ------------------------------------------------------------------------ */
+
+typedef struct plan {
+    const pn_gemm_kernel *kern;
+    int ta, tb, m, n, k;
+    double alpha, beta;
+    const double *a, *b;
+    double *c;
+    ptrdiff_t lda, ldb, ldc;
+    ptrdiff_t rs_a, cs_a;   /* op(A)(i, p) = a[i·rs_a + p·cs_a] */
+    ptrdiff_t rs_b, cs_b;   /* op(B)(p, j) = b[p·rs_b + j·cs_b] */
+    int kc;                 /* depth of every k block but the last */
+    int pack_a, pack_b;
+    pn_epilogue epi;
+} plan;
+
+/* What the plan does to a finished tile (rows i.., columns j.. of C) while it is in cache. */
+static void finish_tile(const plan *P, int i, int j, int rows, int cols)
+{
+    double *c = P->c + i * P->ldc + j;
+    if (P->epi.kind == PN_EPI_ACTIVATE && P->epi.a != SOFTMAX)
+        pn_activate_block(c, P->ldc, rows, cols, P->epi.a);
+    else if (P->epi.kind == PN_EPI_GRADIENT)
+        pn_gradient_block(P->epi.y + (ptrdiff_t)i * P->epi.ldy + j, P->epi.ldy, c, P->ldc, rows, cols, P->epi.a);
+}
+
+/* Computes rows [i0, i1) × columns [j0, j1) of C on this thread; `buf` holds MC·KC + KC·NC doubles. */
+static void run_block(const plan *P, int i0, int i1, int j0, int j1, double *buf)
+{
+    const pn_gemm_kernel *K = P->kern;
+    const int mr = K->mr, nr = K->nr, mc_max = MC / mr * mr;
+    double *a_pack = buf, *b_pack = buf + (size_t)MC * KC;
+    for (int jc = j0; jc < j1; jc += NC) {
+        int nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int pc = 0; pc < P->k; pc += P->kc) {
+            int kb = P->k - pc < P->kc ? P->k - pc : P->kc;
+            int last = pc + kb == P->k;
+            double beta = pc == 0 ? P->beta : 1.0;   /* later k blocks add to what the first wrote */
+
+            /* op(B)(pc.., jc..) as panels of nr columns: packed, or read in place (tb == 0). */
+            const double *b = P->b + pc * P->rs_b + jc * P->cs_b;
+            ptrdiff_t rs_b = P->rs_b, b_panel = nr;
+            if (P->pack_b) {
+                pack_panels(nc, kb, nr, b, P->cs_b, P->rs_b, b_pack);
+                b = b_pack;
+                rs_b = nr;
+                b_panel = (ptrdiff_t)kb * nr;
+            }
+            for (int ic = i0; ic < i1; ic += mc_max) {
+                int mc = i1 - ic < mc_max ? i1 - ic : mc_max;
+                const double *a = P->a + ic * P->rs_a + pc * P->cs_a;
+                ptrdiff_t rs_a = P->rs_a, cs_a = P->cs_a, a_panel = mr * P->rs_a;
+                if (P->pack_a) {
+                    pack_panels(mc, kb, mr, a, P->rs_a, P->cs_a, a_pack);
+                    a = a_pack;
+                    rs_a = 1;
+                    cs_a = mr;
+                    a_panel = (ptrdiff_t)kb * mr;
+                }
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int cols = nc - jr < nr ? nc - jr : nr;
+                    const double *bj = b + (jr / nr) * b_panel;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int rows = mc - ir < mr ? mc - ir : mr;
+                        double *c = P->c + (ic + ir) * P->ldc + jc + jr;
+                        K->kernel(kb, a + (ir / mr) * a_panel, rs_a, cs_a, bj, rs_b, c, P->ldc, rows, cols,
+                                  &P->alpha, &beta);
+                        if (last && P->epi.kind != PN_EPI_NONE) finish_tile(P, ic + ir, jc + jr, rows, cols);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Per-thread packing buffer, allocated on a thread's first gemm and kept: later calls allocate
+ * nothing. Thread-local, so concurrent gemm calls from different threads never share one. */
+static _Thread_local double *thread_buf;
+
+static double *packing_buffer(void)
+{
+    if (!thread_buf) thread_buf = aligned_alloc(64, ((size_t)MC * KC + (size_t)KC * NC) * sizeof(double));
+    return thread_buf;
+}
+
+/* ---- entry points ------------------------------------------------------------------------------ */
+
 /* C ← beta·C, treating beta == 0 as "overwrite" so stale NaNs in C never leak through. */
 static void scale_c(int m, int n, double beta, double *c, int ldc)
 {
@@ -50,43 +288,82 @@ static void scale_c(int m, int n, double beta, double *c, int ldc)
     }
 }
 
-int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
-         const double *b, int ldb, double beta, double *c, int ldc)
+/* Work below this many multiply-adds runs on one thread: waking a second costs more than it saves. */
+enum { THREADED_WORK = 1 << 16 };
+
+int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+            const double *b, int ldb, double beta, double *c, int ldc, pn_epilogue epi)
 {
     int status = check_args("gemm", ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
     if (status) return status;
-    scale_c(m, n, beta, c, ldc);
-    if (m == 0 || n == 0 || k == 0 || alpha == 0) return PN_OK;
-    int threads = (double)m * n * k > 1e5 ? pn_threads() : 1;
+    if (m == 0 || n == 0) return PN_OK;
+    if (k == 0 || alpha == 0) {   /* no product: C ← beta·C, then the epilogue over all of C */
+        scale_c(m, n, beta, c, ldc);
+        plan whole = {0};
+        whole.c = c;
+        whole.ldc = ldc;
+        whole.epi = epi;
+        finish_tile(&whole, 0, 0, m, n);
+        if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) pn_activate_block(c, ldc, m, n, SOFTMAX);
+        return PN_OK;
+    }
 
-    /* Row i of C is a combination of rows of op(B): C[i,:] += alpha·op(A)[i,p] · op(B)[p,:]. With B
-     * untransposed those rows are contiguous and the inner loop vectorises; a transposed B takes the
-     * dot-product form instead. */
-    if (!tb) {
-        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int i = 0; i < m; i++) {
-            double *ci = c + (size_t)i * ldc;
-            for (int p = 0; p < k; p++) {
-                double aip = alpha * (ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]);
-                const double *bp = b + (size_t)p * ldb;
-                for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
-            }
-        }
-    } else {
-        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int i = 0; i < m; i++) {
-            double *ci = c + (size_t)i * ldc;
-            for (int j = 0; j < n; j++) {
-                const double *bj = b + (size_t)j * ldb;
-                double sum = 0;
-                if (ta) for (int p = 0; p < k; p++) sum += a[(size_t)p * lda + i] * bj[p];
-                else {
-                    const double *ai = a + (size_t)i * lda;
-                    for (int p = 0; p < k; p++) sum += ai[p] * bj[p];
-                }
-                ci[j] += alpha * sum;
-            }
+    plan P;
+    P.kern = active_kernel();
+    P.ta = ta, P.tb = tb, P.m = m, P.n = n, P.k = k;
+    P.alpha = alpha, P.beta = beta;
+    P.a = a, P.b = b, P.c = c;
+    P.lda = lda, P.ldb = ldb, P.ldc = ldc;
+    P.rs_a = ta ? 1 : lda, P.cs_a = ta ? lda : 1;
+    P.rs_b = tb ? 1 : ldb, P.cs_b = tb ? ldb : 1;
+    int k_blocks = (k + KC - 1) / KC;
+    P.kc = (k + k_blocks - 1) / k_blocks;     /* equal blocks: 785 → 4 × 197, not 3 × 256 + 17 */
+    const int mr = P.kern->mr, nr = P.kern->nr;
+    /* The microkernel reads B row by row, so a transposed B is always packed; a plain one only when
+     * it is wide enough for its rows to be far apart in memory. A transposed A is packed when many
+     * column panels will reuse it; a plain A is read in place (its rows are contiguous runs). */
+    P.pack_b = tb || n > 4 * nr;
+    P.pack_a = ta && n > 2 * nr;
+    P.epi = epi;
+    pn_epilogue none = {PN_EPI_NONE, LINEAR, NULL, 0};
+    if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) P.epi = none;   /* needs whole rows: after */
+
+    /* Split C between threads along one dimension, in whole tiles: by columns when B is packed and
+     * there are enough column panels (each thread then packs only its own part of B), else by rows. */
+    int threads = (double)m * n * k >= THREADED_WORK ? pn_threads() : 1;
+    int row_tiles = (m + mr - 1) / mr, col_tiles = (n + nr - 1) / nr;
+    int by_cols = (P.pack_b && col_tiles >= 2 * threads) || row_tiles < threads;
+    int units = by_cols ? col_tiles : row_tiles;
+    if (threads > units) threads = units;
+    int failed = 0;
+
+    #pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        int u0 = (int)((long long)units * t / nt), u1 = (int)((long long)units * (t + 1) / nt);
+        double *buf = packing_buffer();
+        if (!buf) {
+            #pragma omp atomic write
+            failed = 1;
+        } else if (u0 < u1) {
+            if (by_cols) run_block(&P, 0, m, u0 * nr, u1 * nr < n ? u1 * nr : n, buf);
+            else run_block(&P, u0 * mr, u1 * mr < m ? u1 * mr : m, 0, n, buf);
         }
     }
+    if (failed)
+        return pn_fail(PN_ERR_NOMEM, "gemm: out of memory for the %.1f MB packing buffer of a thread",
+                       ((double)MC * KC + (double)KC * NC) * sizeof(double) / 1e6);
+    if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) pn_activate_block(c, ldc, m, n, SOFTMAX);
     return PN_OK;
+}
+
+int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+         const double *b, int ldb, double beta, double *c, int ldc)
+{
+    pn_epilogue none = {PN_EPI_NONE, LINEAR, NULL, 0};
+    return pn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, none);
 }

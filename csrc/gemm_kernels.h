@@ -6,6 +6,7 @@
  *                                                 where the instruction set has it)
  *     c[i][j]   = alpha·acc[i][j]               if beta == 0 (C's old contents are never read)
  *     c[i][j]   = alpha·acc[i][j] + beta·c[i][j] otherwise
+ * (alpha and beta come by pointer, as in BLIS, so they do not tie up vector registers in the loop)
  * for i < m (m ≤ MR) and j < n (n ≤ NR). a(i, p) is a[i·rs_a + p·cs_a], so the kernel reads A packed
  * (rs_a = 1, cs_a = MR) or straight from the caller's matrix, transposed or not. b(p, j) is
  * b[p·rs_b + j]: a row of NR contiguous doubles per p, packed or not. The kernel never reads a(i, ·)
@@ -19,7 +20,7 @@
 
 typedef void pn_microkernel(int k, const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
                             const double *b, ptrdiff_t rs_b, double *c, ptrdiff_t ldc,
-                            int m, int n, double alpha, double beta);
+                            int m, int n, const double *alpha, const double *beta);
 
 typedef struct pn_gemm_kernel {
     const char *name;         /* "avx512", "avx2" or "portable" */
@@ -29,6 +30,10 @@ typedef struct pn_gemm_kernel {
 
 /* Defined in gemm_avx512.c / gemm_avx2.c on x86-64 with GCC or Clang; absent (NULL kernel) elsewhere. */
 extern const pn_gemm_kernel pn_gemm_avx512, pn_gemm_avx2;
+
+/* The instruction set the kernels use (gemm.c): the best the CPU runs, unless pn_set_simd chose. */
+enum { PN_SIMD_PORTABLE, PN_SIMD_AVX2, PN_SIMD_AVX512 };
+int pn_simd_level(void);
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define PN_HAVE_X86_KERNELS 1

@@ -58,6 +58,44 @@ matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
 matrix pn_forward_model(model m, matrix X, int training);
 int pn_backward_model(model m, matrix delta);
 
+/* ---- fast kernels (gemm.c, kernels_math.c, activations.c) -------------------------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PN_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PN_PREFETCH(p) ((void)(p))
+#endif
+
+/* What pn_gemm does to each tile of C once the tile is final, while it is still in cache. */
+typedef enum { PN_EPI_NONE, PN_EPI_ACTIVATE, PN_EPI_GRADIENT } pn_epilogue_kind;
+typedef struct pn_epilogue {
+    pn_epilogue_kind kind;
+    ACTIVATION a;           /* ACTIVATE: C ← f(C) (SOFTMAX: on whole rows, after the product);
+                               GRADIENT: C ← C ∘ f′(y), f′ taken from the outputs y */
+    const double *y;        /* GRADIENT only: y, shaped like C, row stride ldy */
+    int ldy;
+} pn_epilogue;
+
+static inline pn_epilogue pn_epilogue_activate(ACTIVATION a)
+{
+    pn_epilogue e = {PN_EPI_ACTIVATE, a, NULL, 0};
+    return e;
+}
+
+/* gemm with an epilogue (gemm itself is pn_gemm with PN_EPI_NONE). */
+int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+            const double *b, int ldb, double beta, double *c, int ldc, pn_epilogue epi);
+
+/* x ← f(x) and g ← g ∘ f′(y) on a block of rows × cols values with row strides ld (activations.c).
+ * activate_matrix / gradient_matrix are these on a whole matrix, so fused and separate passes agree
+ * to the bit. No checks. */
+void pn_activate_block(double *x, ptrdiff_t ld, int rows, int cols, ACTIVATION a);
+void pn_gradient_block(const double *y, ptrdiff_t ldy, double *g, ptrdiff_t ldg, int rows, int cols,
+                       ACTIVATION a);
+
+/* y[i] = exp(x[i]) for i < n, vectorised where the CPU allows (kernels_math.c); x may be y. */
+void pn_exp_array(const double *x, double *y, size_t n);
+
 /* PN_OK if the layers chain (each one's output width is the next one's input width). */
 int pn_check_model(const char *fn, model m);
 /* PN_OK if d fits m: X and y have the same (non-zero) number of rows and the model's widths. */

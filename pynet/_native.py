@@ -127,5 +127,7 @@ def get_threads():
 
 
 def build_info():
-    """How the C core was built: OpenMP, threads."""
-    return {"openmp": bool(lib.pn_has_openmp()), "threads": get_threads()}
+    """How the C core was built and runs: OpenMP, threads, and the SIMD kernels in use
+    ("avx512", "avx2" or "portable", chosen at run time from what the CPU supports)."""
+    return {"openmp": bool(lib.pn_has_openmp()), "threads": get_threads(),
+            "simd": ffi.string(lib.pn_simd()).decode()}
