@@ -11,13 +11,35 @@
 
 static int count_correct(matrix y, matrix p);
 
+/* The row numbers are drawn first, in order, so the random stream is the same for any thread count;
+ * then the rows are copied. A batch is a few hundred kilobytes scattered over a data set far larger
+ * than the caches, so the copy waits on memory: two cores keep twice as many reads in flight, and
+ * each fetches the next row's lines while copying the current one. The rows are split between
+ * threads the way gemm splits the forward pass that reads them. */
+enum { GATHER_CHUNK = 512, GATHER_THREADED_BYTES = 1 << 16 };
+
+static void copy_row(double *dst, const double *src, const double *next, size_t n)
+{
+    if (next)
+        for (size_t i = 0; i < n; i += 64 / sizeof(double)) PN_PREFETCH(next + i);
+    memcpy(dst, src, n * sizeof(double));
+}
+
 void pn_gather_rows(data d, const int *rows, data batch)
 {
     size_t xc = (size_t)d.X.cols, yc = (size_t)d.y.cols;
-    for (int i = 0; i < batch.X.rows; i++) {
-        int r = rows ? rows[i] : rand_int(d.X.rows);
-        memcpy(batch.X.data + i * xc, d.X.data + r * xc, xc * sizeof(double));
-        memcpy(batch.y.data + i * yc, d.y.data + r * yc, yc * sizeof(double));
+    int drawn[GATHER_CHUNK];
+    for (int i0 = 0; i0 < batch.X.rows; i0 += GATHER_CHUNK) {
+        int n = batch.X.rows - i0 < GATHER_CHUNK ? batch.X.rows - i0 : GATHER_CHUNK;
+        const int *r = rows ? rows + i0 : drawn;
+        for (int i = 0; !rows && i < n; i++) drawn[i] = rand_int(d.X.rows);
+        double *X = batch.X.data + i0 * xc, *y = batch.y.data + i0 * yc;
+        #pragma omp parallel for num_threads(pn_threads()) schedule(static) \
+            if ((size_t)n * xc * sizeof(double) >= GATHER_THREADED_BYTES)
+        for (int i = 0; i < n; i++) {
+            copy_row(X + i * xc, d.X.data + r[i] * xc, i + 1 < n ? d.X.data + r[i + 1] * xc : NULL, xc);
+            memcpy(y + i * yc, d.y.data + r[i] * yc, yc * sizeof(double));
+        }
     }
 }
 
