@@ -2,9 +2,11 @@
 
 Every measurement runs in a fresh Python process (so nothing is warm but the OS file cache) and is
 repeated; the table shows the median and the range. Memory is the process's peak resident size
-minus its size just before loading, next to the size of the float64 X it returns. Each run waits
-for the machine to be idle first, and the last column shows the largest share of the CPUs that
-other processes took during a run: figures with a high share are contaminated.
+minus its size just before loading, next to the size of the float64 X it returns. "user s" and
+"sys s" are the median CPU times of the process and its decoding workers, Python's start-up and
+imports included (about 0.25 s user); system time is mostly the kernel providing fresh memory.
+Each run waits for the machine to be idle first, and the last column shows the largest share of the
+CPUs that other processes took during a run: wall times with a high share are contaminated.
 
     python benchmarks/bench_datasets.py [--data DIR] [--repeat N] [--workdir DIR] [--keep]
 
@@ -118,9 +120,11 @@ def run(snippet, where, env, repeat, quiet_limit=60):
             raise SystemExit("benchmark snippet failed:\n%s\n%s" % (code, out.stderr))
         result = json.loads(out.stdout.strip().splitlines()[-1])
         # The share of the machine that other processes used while this ran (0 = we had it alone).
-        ours = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+        user = after.children_user - before.children_user
+        ours = user + after.children_system - before.children_system
         ticks = os.sysconf("SC_CLK_TCK")
         result["others"] = max(0.0, ((b1 - b0) / ticks - ours) / max((t1 - t0) / ticks, 1e-9))
+        result["user"], result["sys"] = user, ours - user   # of the process and its workers, start-up included
         results.append(result)
     return results
 
@@ -130,8 +134,11 @@ def row(label, results):
     extra = max(r["extra"] for r in results) / 1e6
     X = results[0]["X_bytes"] / 1e6
     others = max(r["others"] for r in results)
-    return "| %s | %.2f | %.2f–%.2f | %.0f | %.0f | %.2f | %.0f %% |" % (
-        label, statistics.median(secs), min(secs), max(secs), X, extra, extra / X if X else 0, 100 * others)
+    user = statistics.median(r["user"] for r in results)
+    system = statistics.median(r["sys"] for r in results)
+    return "| %s | %.2f | %.2f–%.2f | %.2f | %.2f | %.0f | %.0f | %.2f | %.0f %% |" % (
+        label, statistics.median(secs), min(secs), max(secs), user, system, X, extra, extra / X if X else 0,
+        100 * others)
 
 
 def main():
@@ -153,8 +160,8 @@ def main():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print("pynet.datasets benchmark: %d cores, Python %s, data from %s, %d runs each\n"
           % (cores, sys.version.split()[0], data, args.repeat))
-    lines = ["| load | median s | range s | X MB | peak extra MB | peak / X | others' CPU |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| load | median s | range s | user s | sys s | X MB | peak extra MB | peak / X | others' CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]
     try:
         for key in ("mnist-idx", "cifar-bin", "floor-mnist", "floor-cifar"):
             label, snippet = SNIPPETS[key]

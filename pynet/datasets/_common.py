@@ -145,9 +145,12 @@ def read_exact(f, buf, path, what):
     saying that ``what`` is truncated."""
     mv = memoryview(buf).cast("B")
     got = 0
+    # At most 1 MiB at a time: GzipFile.readinto(b) makes a temporary bytes object of len(b), and one
+    # the size of a whole dataset would be fresh memory that the kernel must provide every time.
+    step = 1 << 20 if isinstance(f, gzip.GzipFile) else len(mv)
     try:
         while got < len(mv):
-            k = f.readinto(mv[got:])
+            k = f.readinto(mv[got:got + step])
             if not k:
                 break
             got += k
