@@ -208,3 +208,32 @@ def test_help_explains_every_option():
             assert re.search(r"^  %s\b.*\n?.*\w" % re.escape(option), r.stdout, flags=re.M), (command, option)
     r = run("--help")
     assert r.returncode == 0 and all(c in r.stdout for c in ("train", "eval", "predict"))
+
+
+def test_predict_reads_rgb_images_channel_planar_like_the_cifar_loader(tmp_path):
+    """A CIFAR-10-shaped model (no dataset needed): the PNG's interleaved RGB pixels must reach the
+    model as the loader lays out CIFAR rows — all red, then all green, then all blue, / 255."""
+    from PIL import Image
+    pynet.set_seed(3)
+    m = pynet.make_model([pynet.make_layer(3072, 4, "softmax", bias=True)])
+    m.labels = ["a", "b", "c", "d"]
+    m.info = {"data": {"name": "cifar10", "image_shape": [32, 32, 3]}}
+    pynet.save_model(m, tmp_path / "rgb.npz")
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    r = run("predict", tmp_path / "rgb.npz", tmp_path / "x.png", "--json", "--top", "4")
+    assert r.returncode == 0, r.stderr
+    got = {p["class"]: p["probability"] for p in json.loads(r.stdout)["predictions"]}
+    planar = pixels.transpose(2, 0, 1).reshape(1, -1) / 255.0
+    expected = numpy_predict(tmp_path / "rgb.npz", planar)[0]
+    for k, name in enumerate(m.labels):
+        assert got[name] == pytest.approx(expected[k], rel=1e-12)
+    Image.fromarray(pixels[:, :, 0]).save(tmp_path / "grey.png")
+    assert_one_line_error(run("predict", tmp_path / "rgb.npz", tmp_path / "grey.png"),
+                          "has 1 channel (greyscale) but the model takes RGB images")
+
+
+def test_eval_needs_data_for_a_model_that_does_not_name_it(tmp_path):
+    pynet.save_model(pynet.make_model([pynet.make_layer(784, 10, "softmax")]), tmp_path / "bare.npz")
+    assert_one_line_error(run("eval", tmp_path / "bare.npz"), "does not say which data", "--data")
