@@ -8,6 +8,9 @@
  * whole tiles; the k dimension is never split and its blocking depends only on k, so every element
  * of C is summed by one thread in the same order whatever the thread count: results are
  * reproducible bit for bit for a given kernel. */
+#if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L   /* posix_memalign, pthread keys */
+#endif
 #include "internal.h"
 #include "gemm_kernels.h"
 
@@ -16,6 +19,16 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define PN_HAVE_PTHREAD_KEY 1
+#else
+#define PN_HAVE_PTHREAD_KEY 0
+#endif
+#ifdef _WIN32
+#include <malloc.h>
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -265,13 +278,51 @@ static void run_block(const plan *P, int i0, int i1, int j0, int j1, double *buf
     }
 }
 
-/* Per-thread packing buffer, allocated on a thread's first gemm and kept: later calls allocate
- * nothing. Thread-local, so concurrent gemm calls from different threads never share one. */
+/* Per-thread packing buffer, allocated on a thread's first gemm and kept, so later calls allocate
+ * nothing; thread-local, so concurrent gemm calls never share one, and each OpenMP thread keeps
+ * packing into memory already in its own core's cache. Where POSIX threads exist the buffer is freed
+ * when its thread exits (a program that runs gemm on many short-lived threads does not leak). */
+enum { PACK_DOUBLES = MC * KC + KC * NC, PACK_ALIGN = 64 };
+
+static void free_packing_buffer(void *p)
+{
+#ifdef _WIN32
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
+
+static double *alloc_packing_buffer(void)
+{
+    size_t bytes = (size_t)PACK_DOUBLES * sizeof(double);
+#ifdef _WIN32
+    return _aligned_malloc(bytes, PACK_ALIGN);
+#else
+    void *p = NULL;
+    return posix_memalign(&p, PACK_ALIGN, bytes) ? NULL : p;
+#endif
+}
+
 static _Thread_local double *thread_buf;
+
+#if PN_HAVE_PTHREAD_KEY
+static pthread_key_t buf_key;
+static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
+static int buf_key_ok;
+
+static void make_buf_key(void) { buf_key_ok = pthread_key_create(&buf_key, free_packing_buffer) == 0; }
+#endif
 
 static double *packing_buffer(void)
 {
-    if (!thread_buf) thread_buf = aligned_alloc(64, ((size_t)MC * KC + (size_t)KC * NC) * sizeof(double));
+    if (!thread_buf) {
+        thread_buf = alloc_packing_buffer();
+#if PN_HAVE_PTHREAD_KEY
+        pthread_once(&buf_key_once, make_buf_key);
+        if (thread_buf && buf_key_ok) pthread_setspecific(buf_key, thread_buf);   /* freed at thread exit */
+#endif
+    }
     return thread_buf;
 }
 
@@ -356,7 +407,7 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     }
     if (failed)
         return pn_fail(PN_ERR_NOMEM, "gemm: out of memory for the %.1f MB packing buffer of a thread",
-                       ((double)MC * KC + (double)KC * NC) * sizeof(double) / 1e6);
+                       (double)PACK_DOUBLES * sizeof(double) / 1e6);
     if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) pn_activate_block(c, ldc, m, n, SOFTMAX);
     return PN_OK;
 }
