@@ -10,13 +10,15 @@ What it times, all at batch 128 on MNIST-shaped data (60,000 × 785 with the hom
     * NumPy float64: a plain implementation of the same algorithm (X[idx] gather, @, buffers
       preallocated where NumPy allows);
     * PyTorch float64 and float32 when torch is importable (never a dependency): the same algorithm
-      with hand-written backward, and with autograd + torch.optim.SGD; the faster counts;
+      with a hand-written backward, with autograd + torch.optim.SGD, and as nn.Sequential +
+      CrossEntropyLoss + optim.SGD; the fastest of the three counts;
 - accuracy_model over the 60,000 rows for the 784-32-10 net;
 - matrix_mult_matrix at 128×784·784×1024 and 1024³ against NumPy's @.
 
 Every figure is the median over repeats, warm-up excluded. The run records the CPU, thread
-counts, library versions and the load average (other processes on the machine distort timings of
-two-thread code badly; the script says so when the machine was busy). `--update-doc` writes the
+counts and library versions; it waits for idle CPUs before each measurement and reports the
+largest share of the CPUs other processes took during one (a busy machine distorts two-thread
+timings badly). `--update-doc` writes the
 table into docs/PERFORMANCE.md.
 
 usage: python benchmarks/bench.py [--quick] [--threads N] [--update-doc]
@@ -53,15 +55,67 @@ NETS = [   # (name, hidden sizes, hidden activation, homework net?)
 
 # ---- timing ----------------------------------------------------------------------------------
 
+def cpu_jiffies():
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def wait_for_quiet(limit=60.0):
+    """Wait up to `limit` seconds for the CPUs to be at least 90 % idle over half a second: other
+    work on the same two cores is measured as ours, and hurts two-thread code most (a thread that
+    loses its core stalls its partner at every barrier)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        a = cpu_jiffies()
+        if a is None:
+            return
+        time.sleep(0.5)
+        b = cpu_jiffies()
+        if b[1] > a[1] and (b[0] - a[0]) / (b[1] - a[1]) <= 0.10:
+            return
+
+
+class OthersShare:
+    """The share of the machine's CPU time that other processes used while the block ran."""
+
+    def __enter__(self):
+        self.j0, self.own0, self.t0 = cpu_jiffies(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        j1, own1 = cpu_jiffies(), time.process_time()
+        if self.j0 is None or j1 is None or j1[1] <= self.j0[1]:
+            self.share = float("nan")
+            return
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (j1[0] - self.j0[0]) / hz
+        total = (j1[1] - self.j0[1]) / hz
+        self.share = max(0.0, busy - (own1 - self.own0)) / total
+
+
+OTHERS = []   # the others' share of every timed block, for the report
+QUIET_LIMIT = [60.0]   # seconds to wait for idle CPUs before a block (--quick: 2)
+
+
 def median_time(fn, repeats, warmup=1):
-    """Median wall time of fn() over `repeats` calls after `warmup` calls."""
+    """Median wall time of fn() over `repeats` calls after `warmup` calls, once the machine is
+    quiet; records the share of CPU other processes took meanwhile."""
     for _ in range(warmup):
         fn()
+    wait_for_quiet(QUIET_LIMIT[0])
     times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+    with OthersShare() as others:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    OTHERS.append(others.share)
     return statistics.median(times)
 
 
@@ -84,6 +138,8 @@ def mnist_shaped_data():
     """(X, Y, description): MNIST from $PYNET_DATA when it is there, else synthetic data of its
     shape (pixels uniform in [0, 1), labels a noisy function of the pixels so training is real)."""
     base = os.environ.get("PYNET_DATA")
+    if not base and (ROOT.parent / "shared" / "data").is_dir():   # the repository's convention
+        base = str(ROOT.parent / "shared" / "data")
     if base and (Path(base) / "mnist" / "train-images-idx3-ubyte.gz").exists():
         from pynet.datasets import load_mnist
         d = load_mnist("train", root=Path(base) / "mnist", bias=True)
@@ -200,6 +256,36 @@ class NumpyNet:
 
 # ---- PyTorch ---------------------------------------------------------------------------------
 
+class TorchModuleNet:
+    """PyTorch as most people write it: nn.Sequential of bias-free nn.Linear layers and
+    activations, nn.CrossEntropyLoss, torch.optim.SGD, the batch gathered with X[idx]."""
+
+    def __init__(self, sizes, hidden_act, X, Y, dtype, seed=1):
+        torch.manual_seed(seed)
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b, bias=False, dtype=dtype))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.Sigmoid() if hidden_act == "LOGISTIC" else torch.nn.ReLU())
+        self.net = torch.nn.Sequential(*layers)
+        self.X = torch.from_numpy(X).to(dtype)
+        self.labels = torch.from_numpy(Y.argmax(axis=1))
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=RATE, momentum=MOMENTUM, weight_decay=DECAY / BATCH)
+
+    def step(self):
+        idx = torch.randint(0, self.X.shape[0], (BATCH,))
+        loss = self.loss(self.net(self.X[idx]), self.labels[idx])
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def steps(self, n):
+        for _ in range(n):
+            self.step()
+
+
 class TorchNet:
     """The same step in PyTorch: `manual` writes the backward pass out (exactly the algorithm
     above); otherwise autograd computes it and torch.optim.SGD updates."""
@@ -311,7 +397,6 @@ def machine_info(threads):
         "pynet": "%s (simd %s, OpenMP %s, threads %d)" % (pynet.__version__, pynet.build_info()["simd"],
                                                           pynet.build_info()["openmp"], threads),
         "torch": ("%s (threads %d)" % (torch.__version__, torch.get_num_threads())) if torch else "not installed",
-        "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
     return info
 
@@ -334,6 +419,8 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
     threads = pynet.get_threads()
     reps = 3 if args.quick else 11
+    if args.quick:
+        QUIET_LIMIT[0] = 2.0
     X, Y, data_desc = mnist_shaped_data()
     d = pynet.make_data(X, Y)
     info = machine_info(threads)
@@ -359,13 +446,12 @@ def main(argv=None):
         res["numpy f64"] = step_time(nn.steps, steps if not wide else 3, r)
         if torch:
             for dtype, label in ((torch.float64, "f64"), (torch.float32, "f32")):
-                best = None
-                for manual in (True, False):
-                    tn = TorchNet(sizes, act, X, Y, dtype, manual)
-                    t = step_time(tn.steps, steps if not wide else 3, r)
-                    res["torch %s %s" % (label, "manual" if manual else "autograd")] = t
-                    best = t if best is None else min(best, t)
-                res["torch " + label] = best
+                variants = {"manual": TorchNet(sizes, act, X, Y, dtype, True),
+                            "autograd": TorchNet(sizes, act, X, Y, dtype, False),
+                            "nn.Module": TorchModuleNet(sizes, act, X, Y, dtype)}
+                for kind, tn in variants.items():
+                    res["torch %s %s" % (label, kind)] = step_time(tn.steps, steps if not wide else 3, r)
+                res["torch " + label] = min(res["torch %s %s" % (label, kind)] for kind in variants)
         results[name] = res
         line = "%-24s pynet %8s us   numpy %8s us" % (name, fmt_us(res["pynet"]), fmt_us(res["numpy f64"]))
         if torch:
@@ -389,7 +475,6 @@ def main(argv=None):
         tp = median_time(lambda: pynet.matrix_mult_matrix(a, b), r)
         tn = median_time(lambda: a @ b, r)
         mm[shape] = (tp, tn, fl)
-    info["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     table = render(results, acc_t, acc_np, mm, info, data_desc, threads)
     print()
@@ -408,11 +493,8 @@ def render(results, acc_t, acc_np, mm, info, data_desc, threads):
     have_torch = any("torch f32" in r for r in results.values())
     lines = []
     lines.append("Measured %s on %s, %s cores; pynet %s threads; NumPy %s; PyTorch %s; Python %s. "
-                 "Data: %s. Load average before/after: %s / %s." % (
-                     info["date"], info["cpu"], info["cores"], threads, info["numpy"], info["torch"],
-                     info["python"], data_desc,
-                     "%.2f" % info["load"][0] if info["load"] else "?",
-                     "%.2f" % info["load_after"][0] if info.get("load_after") else "?"))
+                 "Data: %s." % (info["date"], info["cpu"], info["cores"], threads, info["numpy"], info["torch"],
+                                info["python"], data_desc))
     lines.append("")
     head = "| net (batch 128) | pynet µs/step | GFLOP/s | pynet, Python loop µs | NumPy f64 µs | pynet/NumPy |"
     sep = "|---|---:|---:|---:|---:|---:|"
@@ -456,17 +538,20 @@ def render(results, acc_t, acc_np, mm, info, data_desc, threads):
                 tn / tp, verdict(tn / tp >= 0.8)))
     if have_torch:
         lines.append("")
-        lines.append("PyTorch columns are the faster of a hand-written backward and autograd + optim.SGD: " +
+        lines.append("PyTorch columns are the fastest of three ways to write the step: a hand-written backward "
+                     "(manual), autograd + optim.SGD on raw tensors (autograd), and nn.Sequential + "
+                     "CrossEntropyLoss + optim.SGD (nn.Module): " +
                      "; ".join("%s %s" % (name.split()[0], ", ".join(
                          "%s %s µs" % (key[6:], fmt_us(results[name][key])) for key in sorted(results[name])
-                         if key.startswith("torch ") and key.count(" ") == 2)) for name, *_ in NETS) + ".")
+                         if key.startswith("torch ") and key.count(" ") >= 2)) for name, *_ in NETS) + ".")
     lines.append("")
     lines.append("Targets (issue 5):")
     lines += ["- " + t for t in targets]
-    load = info["load"][0] if info["load"] else 0
-    if load > 0.5 or (info.get("load_after") and info["load_after"][0] > 1.5):
-        lines.append("")
-        lines.append("Warning: the machine was busy (load average %.2f); two-thread timings suffer most." % load)
+    worst = max((x for x in OTHERS if x == x), default=float("nan"))
+    lines.append("")
+    lines.append("Other processes took at most %.0f%% of the CPUs during any timed block%s." % (
+        100 * worst, "" if not worst > 0.05 else
+        " — the figures are contaminated; two-thread code suffers most from a busy machine"))
     return "\n".join(lines)
 
 
