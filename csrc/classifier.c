@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static const matrix empty = {0, 0, NULL};
 
 /* ---- layer buffers ----------------------------------------------------------------------------- */
@@ -380,6 +384,15 @@ static int widest(model m)
     return w;
 }
 
+/* Evaluation runs whole chunks on each thread (one parallel region, no barrier per chunk), each with
+ * its own slice of the scratch; the products inside then run on one thread. Every row's result is
+ * the same whichever thread computes it. */
+static int eval_threads(int rows)
+{
+    int chunks = (rows + PREDICT_CHUNK - 1) / PREDICT_CHUNK, t = pn_threads();
+    return chunks < t ? (chunks > 0 ? chunks : 1) : t;
+}
+
 int predict_model(model m, matrix X, matrix out)
 {
     int status = pn_check_model("predict_model", m);
@@ -390,20 +403,25 @@ int predict_model(model m, matrix X, matrix out)
     if (out.rows != X.rows || out.cols != classes)
         return pn_fail(PN_ERR_SHAPE, "predict_model: out is %dx%d but X is %dx%d and the model gives %d "
                        "outputs (out must be %dx%d)", out.rows, out.cols, X.rows, X.cols, classes, X.rows, classes);
+    int threads = eval_threads(X.rows);
     size_t scratch = (size_t)PREDICT_CHUNK * widest(m);
-    double *a = pn_alloc(scratch, "predict_model"), *b = pn_alloc(scratch, "predict_model");
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return PN_ERR_NOMEM;
+    double *buf = pn_alloc(2 * scratch * threads, "predict_model");
+    if (!buf) return PN_ERR_NOMEM;
+    #pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        double *a = buf, *b = buf + scratch;
+#ifdef _OPENMP
+        a += 2 * scratch * omp_get_thread_num();
+        b += 2 * scratch * omp_get_thread_num();
+#endif
+        #pragma omp for schedule(static)
+        for (int r0 = 0; r0 < X.rows; r0 += PREDICT_CHUNK) {
+            int rows = X.rows - r0 < PREDICT_CHUNK ? X.rows - r0 : PREDICT_CHUNK;
+            double *p = predict_chunk(m, X, r0, rows, a, b);
+            memcpy(out.data + (size_t)r0 * classes, p, (size_t)rows * classes * sizeof(double));
+        }
     }
-    for (int r0 = 0; r0 < X.rows; r0 += PREDICT_CHUNK) {
-        int rows = X.rows - r0 < PREDICT_CHUNK ? X.rows - r0 : PREDICT_CHUNK;
-        double *p = predict_chunk(m, X, r0, rows, a, b);
-        memcpy(out.data + (size_t)r0 * classes, p, (size_t)rows * classes * sizeof(double));
-    }
-    free(a);
-    free(b);
+    free(buf);
     return PN_OK;
 }
 
@@ -437,23 +455,28 @@ double accuracy_model(model m, data d)
 {
     if (pn_check_model("accuracy_model", m) || pn_check_data("accuracy_model", m, d)) return NAN;
     int classes = d.y.cols;
+    int threads = eval_threads(d.X.rows);
     size_t scratch = (size_t)PREDICT_CHUNK * widest(m);
-    double *a = pn_alloc(scratch, "accuracy_model"), *b = pn_alloc(scratch, "accuracy_model");
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return NAN;
-    }
+    double *buf = pn_alloc(2 * scratch * threads, "accuracy_model");
+    if (!buf) return NAN;
     long correct = 0;
-    for (int r0 = 0; r0 < d.X.rows; r0 += PREDICT_CHUNK) {
-        int rows = d.X.rows - r0 < PREDICT_CHUNK ? d.X.rows - r0 : PREDICT_CHUNK;
-        const double *p = predict_chunk(m, d.X, r0, rows, a, b);
-        for (int i = 0; i < rows; i++)
-            correct += max_index(p + (size_t)i * classes, classes) ==
-                       max_index(d.y.data + (size_t)(r0 + i) * classes, classes);
+    #pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : correct)
+    {
+        double *a = buf, *b = buf + scratch;
+#ifdef _OPENMP
+        a += 2 * scratch * omp_get_thread_num();
+        b += 2 * scratch * omp_get_thread_num();
+#endif
+        #pragma omp for schedule(static)
+        for (int r0 = 0; r0 < d.X.rows; r0 += PREDICT_CHUNK) {
+            int rows = d.X.rows - r0 < PREDICT_CHUNK ? d.X.rows - r0 : PREDICT_CHUNK;
+            const double *p = predict_chunk(m, d.X, r0, rows, a, b);
+            for (int i = 0; i < rows; i++)
+                correct += max_index(p + (size_t)i * classes, classes) ==
+                           max_index(d.y.data + (size_t)(r0 + i) * classes, classes);
+        }
     }
-    free(a);
-    free(b);
+    free(buf);
     return (double)correct / d.X.rows;
 }
 

@@ -382,6 +382,9 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     /* Split C between threads along one dimension, in whole tiles: by columns when B is packed and
      * there are enough column panels (each thread then packs only its own part of B), else by rows. */
     int threads = (double)m * n * k >= THREADED_WORK ? pn_threads() : 1;
+#ifdef _OPENMP
+    if (omp_in_parallel()) threads = 1;   /* called from a parallel loop (evaluation): stay on this thread */
+#endif
     int row_tiles = (m + mr - 1) / mr, col_tiles = (n + nr - 1) / nr;
     int by_cols = (P.pack_b && col_tiles >= 2 * threads) || row_tiles < threads;
     int units = by_cols ? col_tiles : row_tiles;
