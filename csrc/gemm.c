@@ -223,10 +223,7 @@ typedef struct plan {
 static void finish_tile(const plan *P, int i, int j, int rows, int cols)
 {
     double *c = P->c + i * P->ldc + j;
-    if (P->epi.kind == PN_EPI_ACTIVATE && P->epi.a != SOFTMAX)
-        pn_activate_block(c, P->ldc, rows, cols, P->epi.a);
-    else if (P->epi.kind == PN_EPI_GRADIENT)
-        pn_gradient_block(P->epi.y + (ptrdiff_t)i * P->epi.ldy + j, P->epi.ldy, c, P->ldc, rows, cols, P->epi.a);
+    if (P->epi.kind == PN_EPI_ACTIVATE && P->epi.a != SOFTMAX) pn_activate_block(c, P->ldc, rows, cols, P->epi.a);
 }
 
 /* Computes rows [i0, i1) × columns [j0, j1) of C on this thread; `buf` holds MC·KC + KC·NC doubles. */
@@ -376,7 +373,7 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     P.pack_b = tb || n > 4 * nr;
     P.pack_a = ta && n > 2 * nr;
     P.epi = epi;
-    pn_epilogue none = {PN_EPI_NONE, LINEAR, NULL, 0};
+    pn_epilogue none = {PN_EPI_NONE, LINEAR};
     if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) P.epi = none;   /* needs whole rows: after */
 
     /* Split C between threads along one dimension, in whole tiles: by columns when B is packed and
@@ -418,6 +415,6 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
 int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
          const double *b, int ldb, double beta, double *c, int ldc)
 {
-    pn_epilogue none = {PN_EPI_NONE, LINEAR, NULL, 0};
+    pn_epilogue none = {PN_EPI_NONE, LINEAR};
     return pn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, none);
 }

@@ -66,19 +66,17 @@ int pn_backward_model(model m, matrix delta);
 #define PN_PREFETCH(p) ((void)(p))
 #endif
 
-/* What pn_gemm does to each tile of C once the tile is final, while it is still in cache. */
-typedef enum { PN_EPI_NONE, PN_EPI_ACTIVATE, PN_EPI_GRADIENT } pn_epilogue_kind;
+/* What pn_gemm does to each tile of C once the tile is final, while it is still in cache: nothing,
+ * or C ← f(C) (SOFTMAX needs whole rows, so it runs on them once the product is done). */
+typedef enum { PN_EPI_NONE, PN_EPI_ACTIVATE } pn_epilogue_kind;
 typedef struct pn_epilogue {
     pn_epilogue_kind kind;
-    ACTIVATION a;           /* ACTIVATE: C ← f(C) (SOFTMAX: on whole rows, after the product);
-                               GRADIENT: C ← C ∘ f′(y), f′ taken from the outputs y */
-    const double *y;        /* GRADIENT only: y, shaped like C, row stride ldy */
-    int ldy;
+    ACTIVATION a;
 } pn_epilogue;
 
 static inline pn_epilogue pn_epilogue_activate(ACTIVATION a)
 {
-    pn_epilogue e = {PN_EPI_ACTIVATE, a, NULL, 0};
+    pn_epilogue e = {PN_EPI_ACTIVATE, a};
     return e;
 }
 
