@@ -173,11 +173,15 @@ ALWAYS_INLINE void copy_block(int rows, int w, const double *src, ptrdiff_t ld, 
         for (int j = 0; j < w; j++) dst[(ptrdiff_t)r * dst_ld + j] = src[r * ld + j];
 }
 
-/* The transpose: dst[j·dst_ld + r] = src[r·ld + j] for r < rows, j < w. */
+/* The transpose: dst[j·dst_ld + r] = src[r·ld + j] for r < rows, j < w, in blocks of 8 columns so
+ * the lines written are filled while they are still in L1. */
 static void copy_transposed(int rows, int w, const double *src, ptrdiff_t ld, double *dst, int dst_ld)
 {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < w; j++) dst[(ptrdiff_t)j * dst_ld + r] = src[r * ld + j];
+    for (int j0 = 0; j0 < w; j0 += 8) {
+        int j1 = w - j0 < 8 ? w : j0 + 8;
+        for (int r = 0; r < rows; r++)
+            for (int j = j0; j < j1; j++) dst[(ptrdiff_t)j * dst_ld + r] = src[r * ld + j];
+    }
 }
 
 /* Panels of `width` values along the tile dimension, `depth` deep: panel q holds, for each p < depth,
