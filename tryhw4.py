@@ -48,24 +48,26 @@ _loaded = {}
 
 
 def load_dataset(name, data_dir, limit=None):
-    """(train, test) with the bias column, as the homework's loader made them; with ``limit``, only
-    the first ``limit`` rows of each (views, not copies). Loaded once per process."""
+    """(train, test, source) with the bias column, as the homework's loader made them; ``source``
+    says where they came from. With ``limit``, only the first ``limit`` rows of each (views, not
+    copies). Each dataset is loaded once per process."""
     from pynet import datasets
     from pynet.experiments import MissingData
     key = (name, data_dir)
     if key not in _loaded:
-        root = None
-        if data_dir:
-            root = os.path.join(data_dir, name) if os.path.isdir(os.path.join(data_dir, name)) else data_dir
         try:
-            _loaded[key] = (datasets.load(name, "train", root=root, bias=True),
-                            datasets.load(name, "test", root=root, bias=True))
+            folder, is_sample = datasets.locate(name, "train", data_dir)
+            train = datasets.load(name, "train", root=data_dir, bias=True)
+            test = datasets.load(name, "test", root=data_dir, bias=True)
         except (FileNotFoundError, ValueError) as e:
             raise MissingData("%s: %s" % (name, e)) from None
-    train, test = _loaded[key]
+        source = "%s, %s" % (name, "the sample bundled with pynet" if is_sample else folder)
+        _loaded[key] = (train, test, source)
+    train, test, source = _loaded[key]
     if limit:
         train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
-    return train, test
+        source += ", first %d rows" % limit
+    return train, test, source
 
 
 def homework(args):
@@ -73,7 +75,7 @@ def homework(args):
     from pynet.experiments import MissingData
     print("loading data...")
     try:
-        train, test = load_dataset("mnist", args.data, args.limit)
+        train, test, _ = load_dataset("mnist", args.data, args.limit)
     except MissingData as e:
         raise UsageError(str(e)) from None
     print("done")
@@ -117,6 +119,7 @@ def experiments(args, ids):
     meta = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "version": pynet.__version__,
             "threads": pynet.get_threads()}
     started = time.perf_counter()
+    sources = []
 
     def save(exp_id=None, run=None, seconds=None):
         if report_dir:
@@ -128,10 +131,9 @@ def experiments(args, ids):
                                "total_seconds": time.perf_counter() - started})
 
     def load(name):
-        train, test = load_dataset(name, args.data, args.limit)
-        meta.setdefault("data", "")
-        meta["data"] = (meta["data"] + "; " if meta["data"] else "") + "%s: %d training and %d test rows%s" % (
-            name, train.X.rows, test.X.rows, " (the bundled sample)" if getattr(train, "sample", False) else "")
+        train, test, source = load_dataset(name, args.data, args.limit)
+        sources.append("%s (%d training and %d test examples)" % (source, train.X.rows, test.X.rows))
+        meta["data"] = "; ".join(sources)
         return train, test
 
     runner = ex.Runner(BUILDERS, load, seed=args.seed, iters=args.iters,

@@ -23,9 +23,10 @@ def in_ci():
 
 
 def _dataset_root(name, required_file):
+    """$PYNET_DATA/<name> if it holds required_file (gzipped or not)."""
     base = os.environ.get("PYNET_DATA")
     root = Path(base) / name if base else None
-    if root is None or not (root / required_file).exists():
+    if root is None or not any((root / (required_file + ext)).exists() for ext in ("", ".gz")):
         message = "dataset %s not found (set PYNET_DATA to the folder holding %s/)" % (name, name)
         if in_ci():
             pytest.fail(message + " -- required under CI")
@@ -35,9 +36,9 @@ def _dataset_root(name, required_file):
 
 @pytest.fixture(scope="session")
 def mnist_root():
-    return _dataset_root("mnist", "train-images-idx3-ubyte.gz")
+    return _dataset_root("mnist", "train-images-idx3-ubyte")
 
 
 @pytest.fixture(scope="session")
 def cifar10_root():
-    return _dataset_root("cifar10", "data_batch_1.bin.gz")
+    return _dataset_root("cifar10", "data_batch_1.bin")
