@@ -124,7 +124,7 @@ travel in the saved model and eval/predict apply them.
 
 examples:
   python -m pynet train --data mnist --layers 784,1024,1024,10 --activation relu --epochs 20 \\
-      --optimizer sgd --rate 0.1 --schedule cosine --input-dropout 0.2 --dropout 0.5 --test --out mnist.npz
+      --optimizer sgd --rate 0.05 --schedule cosine --warmup 1 --input-dropout 0.2 --dropout 0.5 --test --out mnist.npz
   python -m pynet train --data cifar10 --layers auto,1024,512,auto --epochs 2 --subset 5000
 """
 
@@ -173,7 +173,7 @@ def build_parser():
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="SGD with momentum (the homework's rule) or Adam")
     g.add_argument("--rate", type=positive_float, metavar="R",
-                   help="peak learning rate (default: 0.1 for sgd, 0.001 for adam)")
+                   help="peak learning rate (default: 0.05 for sgd, 0.001 for adam)")
     g.add_argument("--momentum", type=nonneg_float, default=0.9, metavar="M", help="SGD momentum")
     g.add_argument("--decay", type=nonneg_float, default=0.0, metavar="L", help="weight decay (see below)")
     g.add_argument("--beta1", type=probability, default=0.9, metavar="B", help="Adam's first-moment decay")
@@ -318,7 +318,7 @@ def _check_train_args(a):
     if a.warmup >= a.epochs and a.warmup:
         raise CLIError("--warmup %d must be shorter than --epochs %d" % (a.warmup, a.epochs))
     if a.rate is None:
-        a.rate = 0.1 if a.optimizer == "sgd" else 0.001
+        a.rate = 0.05 if a.optimizer == "sgd" else 0.001
     if a.log is not None:
         _check_writable(a.log)
     if a.out is not None:
