@@ -567,6 +567,11 @@ def _read_image(path, shape):
     return pixels_to_X(np.frombuffer(pixels, dtype=np.uint8).reshape(1, -1), False, (h, w, c))
 
 
+def _probability(p):
+    """Four decimals, or two significant digits for the tiny probabilities of unlikely classes."""
+    return "%.4f" % p if p >= 1e-4 else "%.1e" % p
+
+
 def cmd_predict(a):
     import pynet
     m = pynet.load_model(a.model)
@@ -583,7 +588,7 @@ def cmd_predict(a):
             print(json.dumps({"image": path, "predictions": [{"class": names[i], "probability": float(row[i])}
                                                               for i in best]}))
         else:
-            print("%s: %s" % (path, ", ".join("%s (%.4f)" % (names[i], row[i]) for i in best)))
+            print("%s: %s" % (path, ", ".join("%s (%s)" % (names[i], _probability(row[i])) for i in best)))
     return 0
 
 

@@ -146,7 +146,9 @@ def test_predict_classifies_png_images(trained):
         assert a["predictions"][0]["probability"] == pytest.approx(p[i].max(), rel=1e-9)
     plain = run("predict", trained["model"], paths[0])
     assert plain.returncode == 0
-    assert plain.stdout.strip() == "%s: num%d (%.4f)" % (paths[0], np.argmax(p[0]), p[0].max())
+    best = p[0].max()
+    assert plain.stdout.strip() == "%s: num%d (%s)" % (paths[0], np.argmax(p[0]), "%.4f" % best if best >= 1e-4 else "%.1e" % best)
+    assert re.fullmatch(r"\S+: num\d \(\S+\), num\d \(\S+\)", run("predict", trained["model"], paths[0], "--top", "2").stdout.strip())
 
 
 def test_predict_refuses_images_that_do_not_fit_the_model(trained):
