@@ -288,16 +288,16 @@ def _image_shape(features, name):
     return None
 
 
-def _check_writable(path):
-    """Fail now, not after an hour of training, if the model cannot be written to path."""
+def _check_writable(path, option, example):
+    """Fail now, not after an hour of training, if `option`'s file cannot be written to path."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     if os.path.isdir(path):
-        raise CLIError("--out %s is a folder; give a file name such as %s" % (path, os.path.join(path, "model.npz")))
+        raise CLIError("%s %s is a folder; give a file name such as %s" % (option, path, os.path.join(path, example)))
     if not os.path.isdir(folder):
-        raise CLIError("cannot write --out %s: the folder %s does not exist" % (path, folder))
+        raise CLIError("cannot write %s %s: the folder %s does not exist" % (option, path, folder))
     if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise CLIError("cannot write --out %s: permission denied" % path)
+        raise CLIError("cannot write %s %s: permission denied" % (option, path))
 
 
 def _set_threads(n):
@@ -320,9 +320,9 @@ def _check_train_args(a):
     if a.rate is None:
         a.rate = 0.05 if a.optimizer == "sgd" else 0.001
     if a.log is not None:
-        _check_writable(a.log)
+        _check_writable(a.log, "--log", "history.csv")
     if a.out is not None:
-        _check_writable(a.out)
+        _check_writable(a.out, "--out", "model.npz")
 
 
 def _resolve_layers(sizes, features, classes, data):
@@ -342,10 +342,7 @@ def _resolve_layers(sizes, features, classes, data):
 
 def _standardizer(kind, X):
     from .training import Standardizer
-    if kind == "feature":
-        return Standardizer.fit(X)
-    mean, std = float(X.mean()), float(X.std())
-    return Standardizer(np.full(X.shape[1], mean), np.full(X.shape[1], std if std > 0 else 1.0))
+    return Standardizer.fit(X, per_feature=kind == "feature")
 
 
 def cmd_train(a):
@@ -434,10 +431,10 @@ def cmd_train(a):
     if a.test:
         lines.append("test accuracy %.2f%% (loss %.4f) on %s's test split"
                      % (100 * result["test_accuracy"], result["test_loss"], a.data))
-    lines.append("time: %s total (data %s, training %s)"
-                 % (_seconds(result["total_seconds"]), _seconds(loaded - start), _seconds(trained - loaded)))
     if a.out is not None:
         lines.append("saved %s" % a.out)
+    lines.append("time: %s total (data %s, training %s)"
+                 % (_seconds(time.perf_counter() - start), _seconds(loaded - start), _seconds(trained - loaded)))
     print("\n".join(lines))
     return 0
 

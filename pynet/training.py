@@ -79,10 +79,16 @@ class Standardizer:
             raise ValueError("Standardizer: mean must be finite and std finite and > 0")
 
     @classmethod
-    def fit(cls, X, min_std=1e-8):
+    def fit(cls, X, min_std=1e-8, per_feature=True):
+        """Statistics of the training data X. ``per_feature=False`` uses one mean and one std over
+        all of X for every feature: safer for pixels, where per-pixel statistics turn a rarely lit
+        border pixel (tiny std) into a huge input (docs/RECIPES.md: MNIST training collapses)."""
         X = np.asarray(X.data if isinstance(X, Matrix) else X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError("Standardizer.fit: expected a non-empty 2-D array, got shape %s" % (X.shape,))
+        if not per_feature:
+            mean, std = float(X.mean()), float(X.std())
+            return cls(np.full(X.shape[1], mean), np.full(X.shape[1], std if std >= min_std else 1.0))
         mean = X.mean(axis=0)
         std = X.std(axis=0)
         std[std < min_std] = 1.0

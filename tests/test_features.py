@@ -547,3 +547,12 @@ def test_fit_checks_the_validation_data_before_training():
     with pytest.raises(ValueError, match="validation data is 5x4"):
         fit(m, d, epochs=1, batch=20, validation=make_data(np.zeros((5, 4)), [0, 1, 2, 0, 1], 3), progress=False)
     np.testing.assert_array_equal(m.layers[0].w.data, w0)   # nothing was trained
+
+
+def test_standardizer_with_one_mean_and_std_for_all_features():
+    rng = np.random.default_rng(62)
+    X = rng.uniform(0, 1, (300, 4)) * [1, 2, 3, 0]
+    s = Standardizer.fit(X, per_feature=False)
+    np.testing.assert_allclose(s.mean, np.full(4, X.mean()))
+    np.testing.assert_allclose(s.std, np.full(4, X.std()))
+    assert Standardizer.fit(np.zeros((3, 2)), per_feature=False).std.tolist() == [1.0, 1.0]
