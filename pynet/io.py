@@ -100,8 +100,8 @@ def save_model(m, path, *, info=None):
     ``m.standardizer``, and ``info`` — by default ``m.info``) to ``path`` in the pynet-model
     format described in this module's docstring. The file is written atomically. Returns the path.
 
-    Raises FileNotFoundError if the folder does not exist, PermissionError if it is not writable,
-    ValueError if info cannot be stored as JSON or the model's labels/standardizer do not fit it."""
+    Raises FileNotFoundError if the folder does not exist, NotADirectoryError if it is a file,
+    PermissionError if it is not writable, ValueError if info cannot be stored as JSON or the model's labels/standardizer do not fit it."""
     if not isinstance(m, Model):
         raise TypeError("save_model: expected a Model (from make_model or load_model), got %s" % type(m).__name__)
     path = os.fspath(path)
@@ -129,6 +129,8 @@ def save_model(m, path, *, info=None):
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError("cannot save the model to %s: %s is a file, not a folder" % (path, folder))
         raise FileNotFoundError("cannot save the model to %s: the folder %s does not exist" % (path, folder))
     if os.path.isdir(path):
         raise IsADirectoryError("cannot save the model to %s: it is a folder" % path)

@@ -125,6 +125,15 @@ def test_save_to_a_read_only_folder_is_a_permission_error_naming_the_path(tmp_pa
         ro.chmod(0o700)
 
 
+def test_save_under_a_file_names_it_and_leaves_it_alone(tmp_path):
+    """Runs as root too (where the read-only folder test cannot): a folder that is a file."""
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    with pytest.raises(NotADirectoryError, match="notes.txt is a file, not a folder"):
+        save_model(sample_model(), f / "m.npz")
+    assert f.read_text() == "keep me"
+
+
 # ---- bad files ---------------------------------------------------------------------------------------
 
 def rewrite(src, dst, metadata=None, drop=(), replace=None, add=None):
