@@ -72,8 +72,14 @@ def answer(result):
         _fmt_value(sweep, best["value"]), _pct(best["test_accuracy"]), _pct(best["train_accuracy"]))
     if len(ranked) > 1:
         second = ranked[1]
-        line += ", %.2f points ahead of %s (%s)" % (100 * (best["test_accuracy"] - second["test_accuracy"]),
-                                                  _fmt_value(sweep, second["value"]), _pct(second["test_accuracy"]))
+        margin = 100 * (best["test_accuracy"] - second["test_accuracy"])
+        if margin < 0.005:   # the same test accuracy to the digits shown
+            tied = [_fmt_value(sweep, r["value"]) for r in ranked[1:]
+                    if 100 * (best["test_accuracy"] - r["test_accuracy"]) < 0.005]
+            line += ", tied with %s" % ", ".join(tied)
+        else:
+            line += ", %.2f points ahead of %s (%s)" % (margin, _fmt_value(sweep, second["value"]),
+                                                      _pct(second["test_accuracy"]))
     parts.append(line + ".")
     if len(ranked) > 2:
         worst = ranked[-1]

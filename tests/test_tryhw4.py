@@ -165,3 +165,17 @@ def test_report_without_matplotlib_keeps_tables(tmp_path, monkeypatch):
     assert files == ["report.md", "report.html"]
     md = (tmp_path / "report.md").read_text()
     assert "| rate=0.1 | 0.5000 | 90.00% | 89.00% |" in md and "pip install 'pynet[plot]'" in md
+
+
+def test_answer_names_ties_instead_of_a_zero_margin():
+    def run(value, acc):
+        return {"label": "decay=%g" % value, "value": value, "setting": {"decay": value, "iters": 1000}, "final_loss": 0.4,
+                "train_accuracy": 0.9, "test_accuracy": acc, "diverged": False, "diverged_at": None,
+                "diverged_loss": None, "curve_step": 1, "loss_curve": [1.0, 0.4]}
+    result = {"id": "2.2.3", "title": "Softmax: weight decay", "question": "?", "dataset": "mnist",
+              "model": "softmax", "sweep": "decay", "base": dict(ex.HOMEWORK),
+              "runs": [run(1, 0.9058), run(0.01, 0.91), run(0.001, 0.91), run(1e-4, 0.9099)]}
+    text = report.answer(result)
+    assert "tied with decay 0.001" in text and "points ahead" not in text.split(".")[0]
+    result["runs"][2]["test_accuracy"] = 0.9090
+    assert "0.01 points ahead of decay 0.0001 (90.99%)" in report.answer(result)
