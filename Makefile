@@ -8,7 +8,7 @@ CSOURCES = $(wildcard csrc/*.c)
 CHEADERS = $(wildcard csrc/*.h)
 EXT = pynet/_core.abi3.so
 
-.PHONY: all build test ctest pytest bench clean
+.PHONY: all build test ctest pytest bench bench-data clean
 
 all: build
 
@@ -30,6 +30,9 @@ test: ctest pytest
 
 bench: build
 	$(PYTHON) benchmarks/bench.py
+
+bench-data: build
+	$(PYTHON) benchmarks/bench_datasets.py
 
 clean:
 	rm -rf build dist *.egg-info pynet/_core.c pynet/_core*.so pynet/*.so tests/c/test_core .pytest_cache
