@@ -433,7 +433,8 @@ static int max_index(const double *a, int n)
     return best;
 }
 
-int pn_check_data(const char *fn, model m, data d)
+/* d.X and d.y are valid matrices with the same, nonzero number of rows. */
+static int check_dataset(const char *fn, data d)
 {
     int status = pn_check_matrix(fn, "d.X", d.X);
     if (!status) status = pn_check_matrix(fn, "d.y", d.y);
@@ -442,7 +443,13 @@ int pn_check_data(const char *fn, model m, data d)
         return pn_fail(PN_ERR_SHAPE, "%s: d.X is %dx%d but d.y is %dx%d (one label row per example)",
                        fn, d.X.rows, d.X.cols, d.y.rows, d.y.cols);
     if (d.X.rows == 0) return pn_fail(PN_ERR_VALUE, "%s: the data has no rows", fn);
-    status = check_input(fn, m, d.X, "d.X");
+    return PN_OK;
+}
+
+int pn_check_data(const char *fn, model m, data d)
+{
+    int status = check_dataset(fn, d);
+    if (!status) status = check_input(fn, m, d.X, "d.X");
     if (status) return status;
     int classes = m.layers[m.n - 1].w.cols;
     if (d.y.cols != classes)
@@ -507,18 +514,6 @@ double cross_entropy_loss(matrix y, matrix p)
 }
 
 /* ---- batches ----------------------------------------------------------------------------------- */
-
-static int check_dataset(const char *fn, data d)
-{
-    int status = pn_check_matrix(fn, "d.X", d.X);
-    if (!status) status = pn_check_matrix(fn, "d.y", d.y);
-    if (status) return status;
-    if (d.X.rows != d.y.rows)
-        return pn_fail(PN_ERR_SHAPE, "%s: d.X is %dx%d but d.y is %dx%d (one label row per example)",
-                       fn, d.X.rows, d.X.cols, d.y.rows, d.y.cols);
-    if (d.X.rows == 0) return pn_fail(PN_ERR_VALUE, "%s: the data has no rows to draw from", fn);
-    return PN_OK;
-}
 
 data random_batch(data d, int n)
 {

@@ -15,6 +15,8 @@ def activate(x, a):
     if a == "SOFTMAX":
         e = np.exp(x - x.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if a == "TANH":
+        return np.tanh(x)
     raise ValueError(a)
 
 
@@ -60,3 +62,23 @@ def update(w, dw, v, rate, momentum, decay):
     """The homework's rule: v = dw - decay*w + momentum*v; w = w + rate*v. Returns new (w, v)."""
     v = dw - decay * w + momentum * v
     return w + rate * v, v
+
+
+def numeric_grad(f, x, h=1e-6):
+    """Central differences of the scalar f() with respect to every entry of the array x (perturbed
+    in place and restored)."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f()
+        x[idx] = old - h
+        fm = f()
+        x[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
+
+def rel_error(a, b):
+    """Largest entrywise difference relative to the largest entry (entries near 0 are fine)."""
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-12)

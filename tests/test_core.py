@@ -10,6 +10,7 @@ from pynet import (LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, Matrix, activate_matr
                    matrix_mult_matrix, random_matrix, transpose_matrix, update_layer, update_model)
 
 import reference as ref
+from reference import numeric_grad, rel_error
 
 ACTS = ["LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX"]
 
@@ -132,24 +133,6 @@ def test_activate_matrix_works_in_place_on_a_numpy_array():
 
 
 # ---- finite-difference gradient checks --------------------------------------------------------
-
-def numeric_grad(f, x, h=1e-6):
-    """Central differences of the scalar f() with respect to every entry of the array x (in place)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        fp = f()
-        x[idx] = old - h
-        fm = f()
-        x[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
-
-
-def rel_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-12)
-
 
 def away_from_kinks(rng, shape_in, w):
     """An input whose pre-activations are all at least 0.05 from 0, so relu's kink is out of reach
