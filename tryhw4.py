@@ -15,7 +15,10 @@ import os
 import sys
 import time
 
-import pynet
+try:
+    import pynet
+except ImportError as e:   # e.g. a checkout whose C core is not built: say so in one line
+    sys.exit("tryhw4.py: %s" % e)
 from pynet import (LOGISTIC, SOFTMAX, accuracy_model, make_layer, make_model, train_model)
 
 

@@ -6,10 +6,20 @@ Users never touch ``lib``; the homework-level modules (``pynet.matrix``, ``pynet
 call it through these helpers.
 """
 import operator
+import os
 
 import numpy as np
 
-from ._core import ffi, lib
+try:
+    from ._core import ffi, lib
+except ModuleNotFoundError as e:   # a source checkout whose C core was never built here
+    if e.name != __name__.rpartition(".")[0] + "._core":
+        raise
+    _here = os.path.dirname(os.path.abspath(__file__))
+    raise ImportError(
+        "pynet's compiled C core is missing from %s: this source checkout was not built in place (a "
+        "plain `pip install .` builds it into site-packages, which this folder shadows). Run "
+        "`pip install -e .` or `make` in %s." % (_here, os.path.dirname(_here))) from None
 
 __all__ = ["ffi", "lib", "DivergedError", "check", "raise_last", "call", "numpy_view",
            "set_seed", "set_threads", "get_threads", "build_info"]

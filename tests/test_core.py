@@ -512,3 +512,19 @@ def test_other_bad_arguments():
         forward_layer("not a layer", np.ones((1, 1)))
     with pytest.raises(ValueError, match="seed"):
         pynet.set_seed(-1)
+
+
+def test_an_unbuilt_checkout_says_how_to_build_it(tmp_path):
+    """A source tree without the compiled core (e.g. after a plain `pip install .`, which this folder
+    would shadow) fails to import with one clear message instead of 'No module named pynet._core'."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = Path(pynet.__file__).resolve().parent
+    shutil.copytree(src, tmp_path / "pynet", ignore=shutil.ignore_patterns("_core*", "__pycache__"))
+    p = subprocess.run([sys.executable, "-c", "import pynet"], cwd=str(tmp_path), capture_output=True, text=True)
+    assert p.returncode != 0
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: pynet's compiled C core is missing from %s" % (tmp_path / "pynet"))
+    assert "pip install -e ." in last
