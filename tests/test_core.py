@@ -523,7 +523,10 @@ def test_an_unbuilt_checkout_says_how_to_build_it(tmp_path):
     from pathlib import Path
     src = Path(pynet.__file__).resolve().parent
     shutil.copytree(src, tmp_path / "pynet", ignore=shutil.ignore_patterns("_core*", "__pycache__"))
-    p = subprocess.run([sys.executable, "-c", "import pynet"], cwd=str(tmp_path), capture_output=True, text=True)
+    # An editable install's import hook would find the real package first; this checkout is not installed.
+    code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+            "sys.path.insert(0, %r); import pynet" % str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True)
     assert p.returncode != 0
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: pynet's compiled C core is missing from %s" % (tmp_path / "pynet"))
