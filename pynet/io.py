@@ -101,7 +101,8 @@ def save_model(m, path, *, info=None):
     format described in this module's docstring. The file is written atomically. Returns the path.
 
     Raises FileNotFoundError if the folder does not exist, NotADirectoryError if it is a file,
-    PermissionError if it is not writable, ValueError if info cannot be stored as JSON or the model's labels/standardizer do not fit it."""
+    PermissionError if it is not writable, ValueError if info cannot be stored as JSON or the
+    model's labels/standardizer do not fit it."""
     if not isinstance(m, Model):
         raise TypeError("save_model: expected a Model (from make_model or load_model), got %s" % type(m).__name__)
     path = os.fspath(path)
