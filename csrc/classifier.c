@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,41 @@ static int check_layer(const char *fn, const layer *l)
     return pn_check_activation(fn, l->activation);
 }
 
+/* A matrix the caller passes in must not share memory with a buffer of the layer that the call writes
+ * or reads while writing others (say `forward_layer(l, l.out)`): the result would be garbage.
+ * Returns the name of the first buffer it shares memory with, or NULL. */
+static const char *shared_buffer(matrix m, const layer *l)
+{
+    if (!m.data || !pn_size(m)) return NULL;
+    const layer_workspace *ws = l->ws;
+    struct { const char *name; const double *p; size_t n; } bufs[] = {
+        {"w", l->w.data, pn_size(l->w)}, {"dw", l->dw.data, pn_size(l->dw)}, {"v", l->v.data, pn_size(l->v)},
+        {"b", l->b.data, pn_size(l->b)}, {"db", l->db.data, pn_size(l->db)}, {"vb", l->vb.data, pn_size(l->vb)},
+        {"out", l->out.data, ws ? ws->out_cap : 0}, {"mask", l->mask.data, ws ? ws->mask_cap : 0},
+        {"input gradient", ws ? ws->dx : NULL, ws ? ws->dx_cap : 0},
+        {"dropout copy", ws ? ws->dropped : NULL, ws ? ws->dropped_cap : 0},
+        {"delta copy", ws ? ws->delta : NULL, ws ? ws->delta_cap : 0},
+    };
+    uintptr_t m0 = (uintptr_t)m.data, m1 = (uintptr_t)(m.data + pn_size(m));
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (!bufs[i].p || !bufs[i].n) continue;
+        uintptr_t b0 = (uintptr_t)bufs[i].p, b1 = (uintptr_t)(bufs[i].p + bufs[i].n);
+        if (m0 < b1 && b0 < m1) return bufs[i].name;
+    }
+    return NULL;
+}
+
+static int check_apart(const char *fn, const char *name, matrix m, const layer *l, int index)
+{
+    const char *shared = shared_buffer(m, l);
+    if (!shared) return PN_OK;
+    if (index < 0)
+        return pn_fail(PN_ERR_VALUE, "%s: %s shares memory with the layer's %s, which this call overwrites or "
+                       "needs intact; pass a copy", fn, name, shared);
+    return pn_fail(PN_ERR_VALUE, "%s: %s shares memory with layer %d's %s, which this call overwrites or needs "
+                   "intact; pass a copy", fn, name, index, shared);
+}
+
 /* Inverted dropout on the input: each entry is kept with probability 1 − p and scaled by 1/(1 − p),
  * so the expected input is unchanged and evaluation needs no rescaling. Returns the dropped copy. */
 static matrix drop_input(layer *l, matrix in)
@@ -185,6 +221,7 @@ matrix forward_layer(layer *l, matrix in)
                 "(input columns must equal weight rows)", in.rows, in.cols, l->w.rows, l->w.cols);
         return empty;
     }
+    if (check_apart("forward_layer", "in", in, l, -1)) return empty;
     return pn_forward_layer(l, in, 1);
 }
 
@@ -226,8 +263,15 @@ static int check_saved(const char *fn, const layer *l, matrix delta)
 matrix backward_layer(layer *l, matrix delta)
 {
     if (check_layer("backward_layer", l) || pn_check_matrix("backward_layer", "delta", delta) ||
-        check_saved("backward_layer", l, delta))
+        check_saved("backward_layer", l, delta) || check_apart("backward_layer", "delta", delta, l, -1))
         return empty;
+    /* delta is overwritten first, and in is read after: they must not overlap either */
+    const double *d0 = delta.data, *d1 = delta.data + pn_size(delta), *i0 = l->in.data, *i1 = l->in.data + pn_size(l->in);
+    if (pn_size(delta) && pn_size(l->in) && (uintptr_t)d0 < (uintptr_t)i1 && (uintptr_t)i0 < (uintptr_t)d1) {
+        pn_fail(PN_ERR_VALUE, "backward_layer: delta shares memory with the layer's saved input, which this call "
+                "overwrites or needs intact; pass a copy");
+        return empty;
+    }
     return pn_backward_layer(l, delta, 1);
 }
 
@@ -312,6 +356,8 @@ matrix pn_forward_model(model m, matrix X, int training)
 matrix forward_model(model m, matrix X)
 {
     if (pn_check_model("forward_model", m) || check_input("forward_model", m, X, "X")) return empty;
+    for (int i = 0; i < m.n; i++)   /* X is layer 0's saved input: no layer may write over it */
+        if (check_apart("forward_model", "X", X, &m.layers[i], i)) return empty;
     return pn_forward_model(m, X, 1);
 }
 
@@ -330,8 +376,9 @@ int backward_model(model m, matrix dL)
 {
     int status = pn_check_model("backward_model", m);
     if (!status) status = pn_check_matrix("backward_model", "dL", dL);
-    for (int i = m.n - 1; i >= 0 && !status; i--) {
-        matrix expected = {dL.rows, m.layers[i].w.cols, NULL};
+    for (int i = m.n - 1; i >= 0 && !status; i--) {   /* dL must match the last output; each layer's
+                                                          saved forward must have dL's rows */
+        matrix expected = {dL.rows, i == m.n - 1 ? dL.cols : m.layers[i].w.cols, NULL};
         status = check_saved("backward_model", &m.layers[i], expected);
     }
     if (status) return status;
@@ -523,8 +570,10 @@ data random_batch(data d, int n)
         pn_fail(PN_ERR_VALUE, "random_batch: n must be >= 0, got %d", n);
         return b;
     }
-    b.X = make_matrix(n, d.X.cols);
-    b.y = make_matrix(n, d.y.cols);
+    b.X = (matrix){n, d.X.cols, NULL};
+    b.y = (matrix){n, d.y.cols, NULL};
+    b.X.data = pn_alloc(pn_size(b.X), "random_batch");
+    if (b.X.data || !pn_size(b.X)) b.y.data = pn_alloc(pn_size(b.y), "random_batch");
     if ((!b.X.data && pn_size(b.X)) || (!b.y.data && pn_size(b.y))) {
         free_data(b);
         return (data){empty, empty};

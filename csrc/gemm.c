@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "gemm_kernels.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,17 +40,31 @@
 
 /* ---- checks and the reference ------------------------------------------------------------------ */
 
+/* Do the rows × cols matrices at p (stride ldp) and q (stride ldq) share any memory? */
+static int overlap(const double *p, int p_rows, int p_cols, int ldp, const double *q, int q_rows, int q_cols, int ldq)
+{
+    if (!p || !q || !p_rows || !p_cols || !q_rows || !q_cols) return 0;
+    uintptr_t p0 = (uintptr_t)p, p1 = (uintptr_t)(p + (size_t)(p_rows - 1) * ldp + p_cols);
+    uintptr_t q0 = (uintptr_t)q, q1 = (uintptr_t)(q + (size_t)(q_rows - 1) * ldq + q_cols);
+    return p0 < q1 && q0 < p1;
+}
+
 static int check_args(const char *fn, int ta, int tb, int m, int n, int k, const double *a, int lda,
                       const double *b, int ldb, const double *c, int ldc)
 {
     if (m < 0 || n < 0 || k < 0)
         return pn_fail(PN_ERR_SHAPE, "%s: sizes must be >= 0, got m=%d n=%d k=%d", fn, m, n, k);
-    int a_cols = ta ? m : k, b_cols = tb ? k : n;
-    if (lda < (a_cols > 1 ? a_cols : 1) || ldb < (b_cols > 1 ? b_cols : 1) || ldc < (n > 1 ? n : 1))
+    int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    /* an empty operand has no rows to stride over, so any stride will do */
+    if ((a_rows && a_cols && lda < a_cols) || (b_rows && b_cols && ldb < b_cols) || (m && n && ldc < n))
         return pn_fail(PN_ERR_SHAPE, "%s: a row stride is shorter than its row (lda=%d for %d columns, "
                        "ldb=%d for %d, ldc=%d for %d)", fn, lda, a_cols, ldb, b_cols, ldc, n);
     if ((m && n && !c) || (m && n && k && (!a || !b)))
         return pn_fail(PN_ERR_VALUE, "%s: NULL buffer for a non-empty product", fn);
+    if (overlap(c, m, n, ldc, a, a_rows, a_cols, lda) || overlap(c, m, n, ldc, b, b_rows, b_cols, ldb))
+        return pn_fail(PN_ERR_VALUE, "%s: the output C shares memory with %s, which the product still reads; "
+                       "write the result to a separate matrix", fn,
+                       overlap(c, m, n, ldc, a, a_rows, a_cols, lda) ? "input A" : "input B");
     return PN_OK;
 }
 

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,11 +41,30 @@ void pn_clear_error(void)
 
 void pn_free(void *p) { free(p); }
 
+/* Bytes of physical memory, or SIZE_MAX where the system does not say. */
+static size_t physical_bytes(void)
+{
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && size > 0 && (size_t)pages <= SIZE_MAX / (size_t)size) return (size_t)pages * (size_t)size;
+#endif
+    return SIZE_MAX;
+}
+
 double *pn_alloc(size_t n, const char *who)
 {
     if (n == 0) return NULL;
     if (n > SIZE_MAX / sizeof(double)) {
         pn_fail(PN_ERR_NOMEM, "%s: cannot allocate %zu doubles (size overflows)", who, n);
+        return NULL;
+    }
+    /* Linux grants almost any request and kills the process when the pages are touched; a buffer
+     * larger than the machine's memory can never work, so refuse it while an error can still be
+     * reported. */
+    size_t ram = physical_bytes();
+    if (n * sizeof(double) > ram) {
+        pn_fail(PN_ERR_NOMEM, "%s: %zu doubles (%.1f GB) is more than this machine's %.1f GB of memory", who, n,
+                (double)n * sizeof(double) / 1e9, (double)ram / 1e9);
         return NULL;
     }
     double *p = calloc(n, sizeof(double));

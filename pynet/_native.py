@@ -95,14 +95,20 @@ def numpy_view(ptr, rows, cols, owner):
     return np.asarray(keep)
 
 
-def _index(value, name, minimum=None):
-    """An integer argument, with a ValueError/TypeError that names it."""
+INT_MAX = 2**31 - 1   # the C core's sizes and counts are C ints
+
+
+def _index(value, name, minimum=None, maximum=INT_MAX):
+    """An integer argument (by default one that fits a C int), with a ValueError/TypeError that
+    names it."""
     try:
         value = operator.index(value)
     except TypeError:
         raise TypeError("%s must be an integer, got %r" % (name, value)) from None
     if minimum is not None and value < minimum:
         raise ValueError("%s must be >= %d, got %d" % (name, minimum, value))
+    if maximum is not None and value > maximum:
+        raise ValueError("%s must be at most %d, got %d" % (name, maximum, value))
     return value
 
 
@@ -120,7 +126,7 @@ def _number(value, name):
 def set_seed(seed):
     """Seed the one random generator behind make_layer, random_matrix, random_batch and
     train_model. The same seed (and thread count) gives the same run, bit for bit."""
-    seed = _index(seed, "seed", 0)
+    seed = _index(seed, "seed", 0, 2**64 - 1)
     if seed >= 2 ** 64:
         raise ValueError("seed must be < 2**64, got %d" % seed)
     lib.set_seed(seed)

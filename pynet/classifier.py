@@ -15,6 +15,7 @@ are numpy views of the C memory, not copies. Matrices a layer returns (``forward
 """
 import enum
 import math
+import threading
 import time
 
 import numpy as np
@@ -80,14 +81,21 @@ def gradient_matrix(m, a, d):
 # ---- layers ------------------------------------------------------------------------------------
 
 class _LayerStore:
-    """C memory for n layer structs; freeing it frees every layer's buffers."""
+    """C memory for n layer structs; freeing it frees every layer's buffers.
 
-    __slots__ = ("ptr", "n", "__weakref__")
+    ``lock`` serialises the C calls that use these layers: cffi releases the GIL during a call, and
+    two threads running one model at once would grow and read the same buffers. When make_model
+    moves a layer into a model's store, the old store keeps the new one alive as ``successor``, so
+    views taken from the layer before the move stay valid."""
+
+    __slots__ = ("ptr", "n", "lock", "successor", "__weakref__")
 
     def __init__(self, n):
         ptr = call(lib.alloc_layers, n)
         self.ptr = ffi.gc(ptr, lambda p, n=n: lib.free_layers(p, n))
         self.n = n
+        self.lock = threading.RLock()
+        self.successor = None
 
 
 class Layer:
@@ -107,9 +115,12 @@ class Layer:
 
     @property
     def inp(self):
-        """The input saved by the last forward pass (None if there is none)."""
+        """The input saved by the last forward pass (None if there is none). The view keeps that
+        input alive even after a later forward pass moves on to another."""
         m = getattr(self._ptr, "in")
-        return None if m.data == ffi.NULL and m.rows * m.cols else self._field("in")
+        if m.data == ffi.NULL and m.rows == 0 and m.cols == 0:
+            return None
+        return Matrix._wrap(m, (self._store, self._saved_in))
 
     @property
     def w(self):
@@ -224,9 +235,10 @@ def forward_layer(l, in_):
     ``out = f(in_·w)``, and returns ``out`` (owned by the layer; overwritten by the next forward)."""
     l = _layer(l)
     x = as_matrix(in_, "in")
-    out = call(lib.forward_layer, l._ptr, x._m[0])
-    l._saved_in = x   # the C layer saved a pointer into x's memory: keep it alive
-    return Matrix._wrap(out, l._store)
+    with l._store.lock:
+        out = call(lib.forward_layer, l._ptr, x._m[0])
+        l._saved_in = x   # the C layer saved a pointer into x's memory: keep it alive
+        return Matrix._wrap(out, l._store)
 
 
 def backward_layer(l, delta):
@@ -235,21 +247,24 @@ def backward_layer(l, delta):
     (owned by the layer; overwritten by its next backward)."""
     l = _layer(l)
     d = as_matrix(delta, "delta", writable=True)
-    dx = call(lib.backward_layer, l._ptr, d._m[0])
-    return Matrix._wrap(dx, l._store)
+    with l._store.lock:
+        dx = call(lib.backward_layer, l._ptr, d._m[0])
+        return Matrix._wrap(dx, l._store)
 
 
 def update_layer(l, rate, momentum, decay):
     """SGD with momentum and weight decay: ``v = dw − decay·w + momentum·v; w += rate·v``."""
     l = _layer(l)
-    check(lib.update_layer(l._ptr, _number(rate, "rate"), _number(momentum, "momentum"),
-                           _number(decay, "decay")))
+    rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
+    with l._store.lock:
+        check(lib.update_layer(l._ptr, rate, momentum, decay))
 
 
 # ---- models ------------------------------------------------------------------------------------
 
 class Model:
-    """A stack of layers, first to last. ``m.layers`` is the list, ``m.n`` its length.
+    """A stack of layers, first to last. ``m.layers`` is the tuple of them (fixed: the C model is
+    built from it), ``m.n`` its length. Several threads may share a model; its C calls take turns.
     ``m.labels`` (class names) and ``m.standardizer`` (input standardisation learnt from the training
     data, see pynet.training.Standardizer) travel with the model when it is saved; both may be None.
     ``m.info`` is a free-form, JSON-serialisable dict (how the model was trained, on what data) that
@@ -292,13 +307,17 @@ def make_model(layers):
     store = _LayerStore(len(layers))
     model = Model.__new__(Model)
     for i, l in enumerate(layers):
-        # Move the struct (and with it the ownership of its buffers) into the model's array.
-        store.ptr[i] = l._ptr[0]
-        l._ptr[0] = _EMPTY_LAYER[0]
-        l._store, l._ptr, l._model = store, store.ptr + i, model
+        # Move the struct (and with it the ownership of its buffers) into the model's array. Views
+        # of the layer taken before now point into memory the new store owns: the old store, which
+        # they hold, keeps the new one alive.
+        with l._store.lock:
+            store.ptr[i] = l._ptr[0]
+            l._ptr[0] = _EMPTY_LAYER[0]
+            l._store.successor = store
+            l._store, l._ptr, l._model = store, store.ptr + i, model
     model._store = store
     model._c = ffi.new("model *", {"layers": store.ptr, "n": len(layers)})
-    model.layers = layers
+    model.layers = tuple(layers)
     model.labels = None
     model.standardizer = None
     model.info = {}
@@ -315,23 +334,27 @@ def forward_model(m, X):
     """Run every layer forward; returns the last layer's output (owned by it)."""
     m = _model(m)
     x = as_matrix(X, "X")
-    out = call(lib.forward_model, m._c[0], x._m[0])
-    m.layers[0]._saved_in = x
-    return Matrix._wrap(out, m._store)
+    with m._store.lock:
+        out = call(lib.forward_model, m._c[0], x._m[0])
+        m.layers[0]._saved_in = x
+        return Matrix._wrap(out, m._store)
 
 
 def backward_model(m, dL):
     """Backpropagate dL (batch × outputs, the negative loss gradient) through every layer, last to
     first, filling each layer's dw. dL itself is left unchanged."""
     m = _model(m)
-    check(lib.backward_model(m._c[0], as_matrix(dL, "dL")._m[0]))
+    dL = as_matrix(dL, "dL")
+    with m._store.lock:
+        check(lib.backward_model(m._c[0], dL._m[0]))
 
 
 def update_model(m, rate, momentum, decay):
     """update_layer on every layer."""
     m = _model(m)
-    check(lib.update_model(m._c[0], _number(rate, "rate"), _number(momentum, "momentum"),
-                           _number(decay, "decay")))
+    rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
+    with m._store.lock:
+        check(lib.update_model(m._c[0], rate, momentum, decay))
 
 
 def predict_model(m, X):
@@ -340,7 +363,8 @@ def predict_model(m, X):
     x = as_matrix(X, "X")
     classes = m.layers[-1].outputs
     out = _adopt(call(lib.make_matrix, x.rows, classes))
-    check(lib.predict_model(m._c[0], x._m[0], out._m[0]))
+    with m._store.lock:
+        check(lib.predict_model(m._c[0], x._m[0], out._m[0]))
     return out
 
 
@@ -357,6 +381,9 @@ class Data:
             raise ValueError("data: X is %dx%d but y is %dx%d (one label row per example)"
                              % (self.X.rows, self.X.cols, self.y.rows, self.y.cols))
         self.labels = list(labels) if labels is not None else None
+        if self.labels is not None and len(self.labels) != self.y.cols:
+            raise ValueError("data: %d labels (%s) for %d classes (y has %d columns)"
+                             % (len(self.labels), _preview(self.labels), self.y.cols, self.y.cols))
 
     @property
     def _c(self):
@@ -377,8 +404,10 @@ class Data:
 def make_data(X, y, classes=None, labels=None):
     """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes)
     or n integer labels, turned into one-hot rows with ``classes`` columns (default: max label + 1).
-    X is shared, not copied, when it is already a C-contiguous float64 array."""
+    X is shared, not copied, when it is already a C-contiguous float64 array. NaN or infinite
+    values are refused: they would train silently into garbage (relu turns NaN into 0)."""
     X = as_matrix(X, "X")
+    _check_finite(X, "make_data: X")
     y_arr = np.asarray(y)
     if y_arr.ndim == 1:
         if y_arr.size and not np.issubdtype(y_arr.dtype, np.integer):
@@ -392,14 +421,36 @@ def make_data(X, y, classes=None, labels=None):
         k = top if classes is None else _index(classes, "classes", 1)
         if top > k:
             raise ValueError("make_data: label %d does not fit %d classes" % (top - 1, k))
-        onehot = np.zeros((y_arr.size, k))
+        if k > 2**31 - 1:
+            raise ValueError("make_data: the largest label, %d, would make %d classes; at most %d are "
+                             "possible" % (top - 1, k, 2**31 - 1))
+        try:
+            onehot = np.zeros((y_arr.size, k))
+        except MemoryError:
+            raise MemoryError("make_data: one-hot rows for %d labels and %d classes need %.1f GB; is the "
+                              "largest label (%d) right?" % (y_arr.size, k, y_arr.size * k * 8 / 1e9, top - 1)) from None
         onehot[np.arange(y_arr.size), y_arr] = 1.0
         y_m = Matrix._borrow(onehot)
     elif y_arr.ndim == 2:
         y_m = as_matrix(y, "y")
+        _check_finite(y_m, "make_data: y")
     else:
         raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
     return Data(X, y_m, labels)
+
+
+def _preview(items, n=4):
+    items = [str(i) for i in items]
+    return ", ".join(items[:n]) + (", ..." if len(items) > n else "")
+
+
+def _check_finite(m, what):
+    """ValueError naming the first NaN or infinite entry of Matrix m, if any."""
+    a = m.data
+    if a.size and not np.isfinite(a).all():
+        r, c = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError("%s has %r at row %d, column %d (%d non-finite values in all); only finite numbers "
+                         "can be learnt from" % (what, float(a[r, c]), r, c, int(np.count_nonzero(~np.isfinite(a)))))
 
 
 def _data(d):
@@ -417,7 +468,9 @@ def random_batch(d, n):
 
 def accuracy_model(m, d):
     """The share of rows of d whose highest output is the true class."""
-    return call(lib.accuracy_model, _model(m)._c[0], _data(d)._c[0])
+    m, d = _model(m), _data(d)
+    with m._store.lock:
+        return call(lib.accuracy_model, m._c[0], d._c[0])
 
 
 def cross_entropy_loss(y, p):
@@ -434,7 +487,7 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
     Shows a progress line (iteration, loss averaged over the last 50 steps, speed) unless
     ``progress=False`` or ``PYNET_PROGRESS=0``. Returns every step's batch loss as a numpy array.
     Raises DivergedError (a FloatingPointError) naming the iteration if the loss becomes NaN or
-    infinite; the weights are then those of the step before."""
+    infinite; the weights are then the ones that produced that loss (updated by the step before)."""
     m, d = _model(m), _data(d)
     batch, iters = _index(batch, "batch", 1), _index(iters, "iters", 0)
     rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
@@ -449,14 +502,15 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
             # honoured between chunks. Chunking changes nothing else: the C generator carries on.
             n = min(chunk, iters - done)
             t0 = time.perf_counter()
-            status = lib.train_model_losses(cm, cd, batch, n, rate, momentum, decay, losses_ptr + done)
+            with m._store.lock:
+                status = lib.train_model_losses(cm, cd, batch, n, rate, momentum, decay, losses_ptr + done)
             elapsed = time.perf_counter() - t0
             if status == lib.PN_ERR_NONFINITE:
                 lib.pn_clear_error()
                 bad = done + int(np.flatnonzero(~np.isfinite(losses[done:done + n]))[0])
                 raise DivergedError(
                     "train_model: the loss became %s at iteration %d of %d, so training stopped there "
-                    "(the weights are those of the step before). The learning rate %g is probably too "
+                    "(the weights are the ones that produced it). The learning rate %g is probably too "
                     "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10),
                     iteration=bad, loss=float(losses[bad]), losses=losses[:bad + 1].copy())
             if status:

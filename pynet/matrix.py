@@ -96,6 +96,8 @@ def _to_2d(data, what):
     """data as a 2-D float64 numpy array (maybe a copy), or a ValueError naming `what`."""
     if isinstance(data, Matrix):
         return data.data
+    if np.iscomplexobj(data):
+        raise ValueError("%s: expected real numbers, got complex values (take .real or abs() first)" % what)
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -114,7 +116,7 @@ def as_matrix(x, name="matrix", writable=False):
     if isinstance(x, Matrix):
         return x
     if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim == 2 and x.flags.c_contiguous \
-            and x.flags.writeable:
+            and x.flags.writeable and max(x.shape) <= 2**31 - 1:
         return Matrix._borrow(x)
     if writable:
         raise TypeError("%s is modified in place, so it must be a pynet.Matrix or a writable, C-contiguous "

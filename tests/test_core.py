@@ -531,3 +531,122 @@ def test_an_unbuilt_checkout_says_how_to_build_it(tmp_path):
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: pynet's compiled C core is missing from %s" % (tmp_path / "pynet"))
     assert "pip install -e ." in last
+
+
+# ---- found by a robustness review: each of these crashed, hung or gave garbage before ---------------
+
+def test_a_view_taken_before_make_model_outlives_the_layer_and_model():
+    import gc
+    l = pynet.make_layer(300, 300, RELU)
+    w = l.w
+    out = pynet.forward_layer(l, np.ones((4, 300)))
+    expected_w, expected_out = w.data.copy(), out.data.copy()
+    m = pynet.make_model([l])
+    del m, l
+    gc.collect()
+    np.testing.assert_array_equal(w.data, expected_w)
+    np.testing.assert_array_equal(out.data, expected_out)
+
+
+def test_inp_keeps_its_input_alive_after_the_next_forward():
+    import gc
+    l = pynet.make_layer(3, 2, RELU)
+    assert l.inp is None   # no forward yet
+    pynet.forward_layer(l, np.ones((1000, 3)))
+    first = l.inp
+    pynet.forward_layer(l, np.zeros((5, 3)))
+    gc.collect()
+    assert first.shape == (1000, 3) and first.data.sum() == 3000
+    assert l.inp.shape == (5, 3)
+
+
+def test_two_threads_training_one_model_take_turns():
+    import threading
+    pynet.set_seed(3)
+    rng = np.random.default_rng(0)
+    d = pynet.make_data(rng.random((500, 20)), rng.integers(0, 4, 500))
+    m = pynet.make_model([pynet.make_layer(20, 16, RELU), pynet.make_layer(16, 4, SOFTMAX)])
+    errors = []
+
+    def work(k):
+        try:
+            for i in range(30):
+                losses = pynet.train_model(m, d, 8 + 7 * ((i + k) % 5), 3, 0.01, 0.9, 0, progress=False)
+                assert np.isfinite(losses).all()
+                pynet.predict_model(m, d.X)
+        except Exception as e:   # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_a_buffer_larger_than_memory_is_a_memory_error_not_an_oom_kill():
+    d = pynet.make_data(np.zeros((10, 100)), np.arange(10) % 2)
+    with pytest.raises(MemoryError, match="random_batch: .* more than this machine's"):
+        pynet.random_batch(d, 10**9)
+    with pytest.raises(MemoryError, match="make_matrix"):
+        pynet.make_matrix(10**6, 10**6)
+
+
+def test_backward_model_checks_dL_columns():
+    m = pynet.make_model([pynet.make_layer(3, 4, RELU), pynet.make_layer(4, 2, SOFTMAX)])
+    pynet.forward_model(m, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="4x5"):
+        pynet.backward_model(m, np.ones((4, 5)))
+    with pytest.raises(ValueError, match="5x1"):
+        pynet.backward_model(m, np.ones((5, 1)))
+
+
+def test_outputs_that_alias_inputs_are_refused():
+    a = np.random.default_rng(1).random((20, 20))
+    before = a.copy()
+    with pytest.raises(ValueError, match="shares memory with input A"):
+        pynet.gemm(a, np.eye(20), out=a)
+    with pytest.raises(ValueError, match="shares memory with input B"):
+        pynet.gemm(np.eye(20), a, out=a)
+    np.testing.assert_array_equal(a, before)
+    l = pynet.make_layer(8, 8, RELU)
+    o = pynet.forward_layer(l, np.ones((8, 8)))
+    with pytest.raises(ValueError, match="shares memory with the layer's out"):
+        pynet.forward_layer(l, o)
+    with pytest.raises(ValueError, match="shares memory with the layer's saved input"):
+        x = np.ones((8, 8))
+        pynet.forward_layer(l, x)
+        pynet.backward_layer(l, x)
+
+
+def test_model_layers_are_fixed():
+    m = pynet.make_model([pynet.make_layer(3, 2, SOFTMAX)])
+    assert isinstance(m.layers, tuple)
+    with pytest.raises(AttributeError):
+        m.layers.append(pynet.make_layer(2, 2, SOFTMAX))
+
+
+def test_make_data_refuses_nan_and_mismatched_labels():
+    X = np.zeros((20, 3))
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match="nan at row 7, column 2"):
+        pynet.make_data(X, np.zeros(20, dtype=int))
+    with pytest.raises(ValueError, match="3 labels .* for 2 classes"):
+        pynet.make_data(np.zeros((4, 3)), [0, 1, 0, 1], labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="largest label, 999999999999"):
+        pynet.make_data(np.zeros((2, 3)), [0, 10**12 - 1])
+
+
+def test_sizes_beyond_a_c_int_and_complex_values_are_named():
+    with pytest.raises(ValueError, match="rows must be at most 2147483647"):
+        pynet.make_matrix(2**31, 1)
+    with pytest.raises(ValueError, match="n must be at most"):
+        pynet.random_batch(pynet.make_data(np.zeros((2, 2)), [0, 1]), 2**31)
+    with pytest.raises(ValueError, match="complex"):
+        pynet.Matrix(np.ones((2, 2), dtype=complex))
+
+
+def test_an_empty_product_is_an_empty_result():
+    r = pynet.matrix_mult_matrix(np.ones((2, 0)), np.ones((0, 3)))
+    assert r.shape == (2, 3) and not r.data.any()

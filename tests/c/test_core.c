@@ -176,6 +176,30 @@ static void test_errors_never_crash(void)
     CHECK_ERROR(PN_ERR_SHAPE, "lda=1");
     CHECK(pn_set_threads(0) == PN_ERR_VALUE);
     CHECK_ERROR(PN_ERR_VALUE, "at least 1");
+
+    /* an output over an input, an empty product with zero strides, a dL of the wrong width */
+    matrix sq = make_matrix(4, 4), sq2 = make_matrix(4, 4);
+    CHECK(gemm(0, 0, 4, 4, 4, 1, sq.data, 4, sq2.data, 4, 0, sq.data, 4) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "shares memory with input A");
+    CHECK(gemm(0, 0, 2, 3, 0, 1, NULL, 0, NULL, 3, 0, sq.data, 3) == PN_OK);
+    model two = {alloc_layers(2), 2};
+    two.layers[0] = make_layer(4, 3, RELU);
+    two.layers[1] = make_layer(3, 2, SOFTMAX);
+    forward_model(two, sq);
+    CHECK(pn_error_code() == PN_OK);
+    matrix wide = make_matrix(4, 5);
+    CHECK(backward_model(two, wide) == PN_ERR_SHAPE);
+    CHECK_ERROR(PN_ERR_SHAPE, "delta is 4x5 but the layer's last output is 4x2");
+    c = forward_layer(&two.layers[0], two.layers[0].out);
+    CHECK_ERROR(PN_ERR_SHAPE, "input is 4x3");
+    c = forward_model(two, two.layers[1].dw);
+    CHECK_ERROR(PN_ERR_SHAPE, "X is 3x2");
+    free_matrix(wide);
+    free_model(two);
+    free_matrix(sq);
+    free_matrix(sq2);
+    CHECK(make_matrix(1 << 30, 1 << 30).data == NULL);
+    CHECK_ERROR(PN_ERR_NOMEM, "more than this machine's");
     free_matrix(a);
     free_matrix(b);
 }
