@@ -82,6 +82,9 @@ def _metadata(m, labels, info):
         raise ValueError(str(e)) from None
     except ValueError as e:   # NaN or infinity, a circular reference
         raise ValueError("save_model: info cannot be stored as JSON (%s)" % e) from None
+    except RecursionError:   # lists or dicts nested over a thousand deep
+        raise ValueError("save_model: info cannot be stored as JSON (its lists or dicts are nested too "
+                         "deeply)") from None
 
 
 def _pynet_version():
@@ -326,6 +329,9 @@ def _load(path, z):
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise ModelFileError(path, "the metadata is not valid UTF-8 JSON (%s)" % e) from None
+    except RecursionError:   # e.g. thousands of nested '[': Python's JSON parser gives up
+        raise ModelFileError(path, "the metadata is not valid pynet JSON: its arrays or objects are nested "
+                                   "too deeply to parse") from None
     specs, labels, has_standardizer, info = _check_metadata(path, meta)
 
     expected = {"metadata"}

@@ -7,6 +7,8 @@ The steps themselves run in C (``train_steps`` in csrc/train.c); this module onl
 evaluates, and keeps the record. Everything random (the validation split, each epoch's shuffle,
 dropout masks) comes from pynet's one generator, so ``set_seed`` makes a run repeatable.
 """
+import contextlib
+import functools
 import time
 
 import numpy as np
@@ -21,6 +23,9 @@ __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "
 
 OPTIMIZERS = {"sgd": lib.PN_SGD, "adam": lib.PN_ADAM}
 SCHEDULES = {"constant": lib.PN_CONSTANT, "step": lib.PN_STEP, "cosine": lib.PN_COSINE}
+
+
+_INT_MAX = 2**31 - 1   # the C core counts training steps in C ints
 
 
 def _choice(value, options, name):
@@ -71,10 +76,12 @@ class Standardizer:
     data only. Features that never vary (MNIST's border pixels) get std 1, so they become 0."""
 
     def __init__(self, mean, std):
-        self.mean = np.ascontiguousarray(mean, dtype=np.float64).reshape(-1)
-        self.std = np.ascontiguousarray(std, dtype=np.float64).reshape(-1)
-        if self.mean.shape != self.std.shape:
-            raise ValueError("Standardizer: mean has %d values but std has %d" % (self.mean.size, self.std.size))
+        """``mean`` and ``std``: 1-D, one value per feature (as ``fit`` and ``load_model`` give them)."""
+        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        if mean.ndim != 1 or std.ndim != 1 or mean.shape != std.shape or mean.size == 0:
+            raise ValueError("Standardizer: mean and std must be 1-D with one value per feature, the same number "
+                             "(at least one) in each; got shapes %s and %s" % (mean.shape, std.shape))
+        self.mean, self.std = np.ascontiguousarray(mean), np.ascontiguousarray(std)
         if not (np.all(np.isfinite(self.mean)) and np.all(self.std > 0) and np.all(np.isfinite(self.std))):
             raise ValueError("Standardizer: mean must be finite and std finite and > 0")
 
@@ -84,7 +91,7 @@ class Standardizer:
         all of X for every feature: safer for pixels, where per-pixel statistics turn a rarely lit
         border pixel (tiny std) into a huge input (docs/RECIPES.md: MNIST training collapses)."""
         X = np.asarray(X.data if isinstance(X, Matrix) else X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] == 0:
+        if X.ndim != 2 or X.size == 0:
             raise ValueError("Standardizer.fit: expected a non-empty 2-D array, got shape %s" % (X.shape,))
         if not per_feature:
             mean, std = float(X.mean()), float(X.std())
@@ -157,6 +164,49 @@ def _restore(m, snap):
             l.b = b
 
 
+@contextlib.contextmanager
+def _errors_from(fn, core="train_model"):
+    """Make the plain ValueErrors, TypeErrors and MemoryErrors raised inside say that they come from
+    ``fn`` (the public function the user called): "fn: message", also replacing the "core: " that
+    the C core's messages start with. The exception itself (type, traceback) is kept."""
+    try:
+        yield
+    except (ValueError, TypeError, MemoryError) as e:
+        if type(e) in (ValueError, TypeError, MemoryError) and len(e.args) == 1 and isinstance(e.args[0], str):
+            message = e.args[0]
+            if message.startswith(core + ": "):
+                message = message[len(core) + 2:]
+            if not message.startswith(fn + ": "):
+                e.args = ("%s: %s" % (fn, message),)
+        raise
+
+
+def _check_fit_settings(cfg):
+    """The ranges fit needs beyond what train_config checks (finite numbers), on the C config."""
+    if not cfg.rate > 0:
+        raise ValueError("rate must be > 0, got %r" % cfg.rate)
+    if not 0 <= cfg.momentum < 1:
+        raise ValueError("momentum must be in [0, 1), got %r" % cfg.momentum)
+    if cfg.decay < 0:
+        raise ValueError("decay must be >= 0, got %r" % cfg.decay)
+    if not 0 <= cfg.min_rate <= cfg.rate:
+        raise ValueError("min_rate must be in [0, rate] = [0, %r], got %r" % (cfg.rate, cfg.min_rate))
+    if cfg.schedule == lib.PN_STEP and not cfg.gamma > 0:
+        # gamma > 1 is allowed: the rate is rate * gamma^(t // step_size), and may rise
+        raise ValueError("gamma (the step schedule's factor per step) must be > 0, got %r" % cfg.gamma)
+
+
+def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
+    """``epochs`` epochs of ``steps_per_epoch`` steps must fit the C int that counts steps."""
+    limit = _INT_MAX // steps_per_epoch
+    if epochs > limit:
+        raise ValueError("%s must be at most %d here, got %d: at %d steps per epoch (%d training rows, batch %d) "
+                         "%d epochs are %d steps, more than the %d a C int can count"
+                         % (name, limit, epochs, steps_per_epoch, train_rows, batch, epochs, epochs * steps_per_epoch,
+                            _INT_MAX))
+    return epochs * steps_per_epoch
+
+
 def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
         beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
         clip=0.0, validation=None, patience=None, progress=None, on_epoch=None):
@@ -172,38 +222,57 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
       best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
       without improvement) enables early stopping.
     - ``on_epoch(record)``: called after each epoch with its dict; return True to stop.
-    Raises DivergedError if the loss becomes NaN or infinite.
+    Raises DivergedError if the loss becomes NaN or infinite, and ValueError or TypeError naming
+    the argument for a bad setting (before any training): a rate that is not > 0, momentum outside
+    [0, 1), a negative decay, min_rate outside [0, rate], a step schedule's gamma <= 0, or epochs,
+    warmup or step_size so large that the run's step count would not fit a C int.
     """
-    m, d = _model(m), _data(d)
-    epochs = _index(epochs, "epochs", 1)
-    batch = _index(batch, "batch", 1)
-    if patience is not None:
-        patience = _index(patience, "patience", 1)
+    with _errors_from("fit"):   # every check happens here, before any training
+        m, d = _model(m), _data(d)
+        epochs = _index(epochs, "epochs", 1)
+        batch = _index(batch, "batch", 1)
+        warmup = _index(warmup, "warmup", 0)
+        if step_size is not None:
+            step_size = _index(step_size, "step_size", 1)
+        if patience is not None:
+            patience = _index(patience, "patience", 1)
+            if validation is None:
+                raise ValueError("early stopping (patience) needs validation data or a validation fraction")
         if validation is None:
-            raise ValueError("early stopping (patience) needs validation data or a validation fraction")
-    if validation is None:
-        train_rows, val = np.arange(d.X.rows, dtype=np.int32), None
-    elif isinstance(validation, Data):
-        train_rows, val = np.arange(d.X.rows, dtype=np.int32), validation
-        if val.X.cols != m.layers[0].inputs or val.y.cols != m.layers[-1].outputs or val.X.rows == 0:
-            # found now rather than after the first epoch's training
-            raise ValueError("fit: the validation data is %dx%d with %d classes but the model takes %d features "
-                             "and gives %d classes" % (val.X.rows, val.X.cols, val.y.cols, m.layers[0].inputs,
-                                                       m.layers[-1].outputs))
-    else:
-        train_rows, val = split_validation(d, validation)
-    steps_per_epoch = len(train_rows) // batch
-    if steps_per_epoch < 1:
-        raise ValueError("batch %d is larger than the %d training rows" % (batch, len(train_rows)))
-    total = epochs * steps_per_epoch
-    cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
-                       beta2=beta2, eps=eps, schedule=schedule, warmup=_index(warmup, "warmup", 0) * steps_per_epoch,
-                       step_size=None if step_size is None else _index(step_size, "step_size", 1) * steps_per_epoch,
-                       gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip)
+            train_rows, val = np.arange(d.X.rows, dtype=np.int32), None
+        elif isinstance(validation, Data):
+            train_rows, val = np.arange(d.X.rows, dtype=np.int32), validation
+            if val.X.cols != m.layers[0].inputs or val.y.cols != m.layers[-1].outputs or val.X.rows == 0:
+                # found now rather than after the first epoch's training
+                raise ValueError("the validation data is %dx%d with %d classes but the model takes %d features "
+                                 "and gives %d classes" % (val.X.rows, val.X.cols, val.y.cols, m.layers[0].inputs,
+                                                           m.layers[-1].outputs))
+        else:
+            train_rows, val = split_validation(d, validation)
+        steps_per_epoch = len(train_rows) // batch
+        if steps_per_epoch < 1:
+            raise ValueError("batch %d is larger than the %d training rows" % (batch, len(train_rows)))
+        count = functools.partial(_check_step_count, steps_per_epoch=steps_per_epoch, train_rows=len(train_rows),
+                                  batch=batch)
+        total = count("epochs", epochs)
+        warmup_steps = count("warmup", warmup)
+        step_steps = None
+        if step_size is not None and _choice(schedule, SCHEDULES, "schedule") == lib.PN_STEP:
+            step_steps = count("step_size", step_size)
+        cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
+                           beta2=beta2, eps=eps, schedule=schedule, warmup=warmup_steps, step_size=step_steps,
+                           gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip)
+        _check_fit_settings(cfg)
+        try:
+            losses = np.full(total, np.nan)
+            correct = np.zeros(total, dtype=np.int32)
+        except MemoryError:
+            raise MemoryError("not enough memory to record the loss of each of the %d steps of %d epochs (%.3g "
+                              "GiB); train for fewer epochs or with a larger batch"
+                              % (total, epochs, total * 12 / 2**30)) from None
     show = progress_enabled(progress)
     history = History()
-    history.losses = np.full(total, np.nan)
-    correct = np.zeros(total, dtype=np.int32)
+    history.losses = losses
     losses_ptr = ffi.cast("double *", ffi.from_buffer(history.losses))
     correct_ptr = ffi.cast("int *", ffi.from_buffer(correct))
     perm = np.empty(len(train_rows), dtype=np.int32)
@@ -236,7 +305,8 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
                     % (history.losses[bad], bad, epoch, rate), iteration=bad, loss=float(history.losses[bad]),
                     losses=history.losses[:bad + 1].copy())
             if status:
-                raise_last(status)
+                with _errors_from("fit"):   # the C core's messages say "train_model: "
+                    raise_last(status)
             done += n
             step += n
             bar.update(done, loss=float(np.mean(history.losses[max(step - 50, 0):step])))

@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -328,6 +329,35 @@ def test_empty_list_and_bad_labels_files(tiny):
     # Trailing blank lines and surrounding spaces are fine (CIFAR-10's batches.meta.txt ends with one).
     ok = D.load_image_classification_data(tiny["list"], write_labels(d / "ok.labels", [" dog", "cat ", "", ""]))
     assert ok.labels == ["dog", "cat"]
+
+
+def test_a_nul_byte_or_an_impossible_name_in_the_list_names_the_list_and_line(tiny):
+    d = tiny["dir"]
+    nul = d / "nul.list"
+    nul.write_bytes(b"images/0_dog.png\nimages/1_cat.png\nimages/2_d\0og.png\n")
+    with pytest.raises(D.DataFileError, match=r"nul\.list: line 3 holds a NUL byte") as e:
+        D.load_image_classification_data(nul, tiny["labels"])
+    assert e.value.path == str(nul)
+    binary = d / "binary.list"   # e.g. an image given where the list should be
+    binary.write_bytes((d / "images" / "0_dog.png").read_bytes())
+    with pytest.raises(D.DataFileError, match=r"binary\.list: line \d+ holds a NUL byte"):
+        D.load_image_classification_data(binary, tiny["labels"])
+    long = write_list(d / "long.list", tiny["entries"][:2] + ["images/" + "x" * 5000 + "_cat.png"])
+    with pytest.raises(OSError, match=r"cannot read image .*x{100}.*_cat\.png \(line 3 of .*long\.list\): "
+                                      r"File name too long"):
+        D.load_image_classification_data(long, tiny["labels"])
+
+
+@pytest.mark.parametrize("workers", [0, -5, "x", "2", 2.0, True])
+def test_workers_is_checked_up_front_even_when_the_cache_hits(tiny, workers):
+    D.load_image_classification_data(tiny["list"], tiny["labels"])   # fills the cache
+    assert cache_files()
+    for cache in (True, False):
+        with pytest.raises(ValueError, match=r"workers must be a positive integer .* or None.*got %s"
+                                             % re.escape(repr(workers))):
+            D.load_image_classification_data(tiny["list"], tiny["labels"], cache=cache, workers=workers)
+    d = D.load_image_classification_data(tiny["list"], tiny["labels"], workers=np.int64(2))
+    assert np.array_equal(d.X.data, tiny["X"])
 
 
 def test_corrupt_and_truncated_pngs(tiny):

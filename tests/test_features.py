@@ -4,6 +4,7 @@ NumPy forward pass written here from the equations, and NumPy versions of SGD an
 paper's decoupled decay). pynet's own numbers are never the reference."""
 import functools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -541,3 +542,88 @@ def test_standardizer_with_one_mean_and_std_for_all_features():
     np.testing.assert_allclose(s.mean, np.full(4, X.mean()))
     np.testing.assert_allclose(s.std, np.full(4, X.std()))
     assert Standardizer.fit(np.zeros((3, 2)), per_feature=False).std.tolist() == [1.0, 1.0]
+
+
+# ---- fit's checks of its settings ------------------------------------------------------------------
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(rate=0), r"fit: rate must be > 0, got 0"),
+    (dict(rate=-0.1), r"fit: rate must be > 0, got -0.1"),
+    (dict(rate=math.inf), r"fit: rate must be finite, got inf"),
+    (dict(momentum=1), r"fit: momentum must be in \[0, 1\), got 1"),
+    (dict(momentum=-0.5), r"fit: momentum must be in \[0, 1\), got -0.5"),
+    (dict(decay=-1e-4), r"fit: decay must be >= 0, got -0.0001"),
+    (dict(decay=math.nan), r"fit: decay must be finite, got nan"),
+    (dict(schedule="cosine", min_rate=-0.01), r"fit: min_rate must be in \[0, rate\] = \[0, 0.1\], got -0.01"),
+    (dict(schedule="cosine", min_rate=0.2), r"fit: min_rate must be in \[0, rate\] = \[0, 0.1\], got 0.2"),
+    (dict(schedule="step", step_size=1, gamma=0), r"fit: gamma .* must be > 0, got 0"),
+    (dict(schedule="step", step_size=1, gamma=-0.5), r"fit: gamma .* must be > 0, got -0.5"),
+    (dict(schedule="step", step_size=1, gamma=math.nan), r"fit: gamma must be finite, got nan"),
+    (dict(schedule="step", step_size=0), r"fit: step_size must be >= 1, got 0"),
+    # 40 rows in batches of 10: 4 steps an epoch, and the C core counts steps in an int
+    (dict(warmup=10**9), r"fit: warmup must be at most 536870911 here, got 1000000000: .*4 steps per epoch"
+                         r".* 4000000000 steps, more than the 2147483647"),
+    (dict(epochs=10**9, batch=1), r"fit: epochs must be at most 53687091 here, got 1000000000: .*40 steps per "
+                                  r"epoch .*2147483647"),
+    (dict(schedule="step", step_size=10**9), r"fit: step_size must be at most 536870911 here, got 1000000000"),
+    # the C core's own checks are reported as fit's too
+    (dict(optimizer="adam", beta1=1.0), r"^fit: Adam needs 0 <= beta1"),
+])
+def test_fit_refuses_bad_settings_naming_the_argument_before_training(settings, message):
+    rng = np.random.default_rng(75)
+    d = make_data(rng.normal(size=(40, 3)), rng.integers(0, 2, 40), 2)
+    m = make_model([make_layer(3, 2, SOFTMAX)])
+    w0 = m.layers[0].w.data.copy()
+    with pytest.raises(ValueError, match=message):
+        fit(m, d, **{"epochs": 2, "batch": 10, "rate": 0.1, "progress": False, **settings})
+    np.testing.assert_array_equal(m.layers[0].w.data, w0)   # nothing was trained
+
+
+def test_fit_accepts_the_edges_of_the_valid_ranges():
+    rng = np.random.default_rng(76)
+    d = make_data(rng.normal(size=(40, 3)), rng.integers(0, 2, 40), 2)
+    m = make_model([make_layer(3, 2, SOFTMAX)])
+    # gamma > 1 is meaningful (rate * gamma^(t // step_size) rises); momentum 0; min_rate == rate
+    h = fit(m, d, epochs=3, batch=10, rate=0.1, schedule="step", step_size=1, gamma=2.0, momentum=0.0,
+            progress=False)
+    assert [r["rate"] for r in h.epochs] == pytest.approx([0.1, 0.2, 0.4])
+    h = fit(m, d, epochs=2, batch=10, rate=0.1, schedule="cosine", min_rate=0.1, decay=0.0, progress=False)
+    assert [r["rate"] for r in h.epochs] == pytest.approx([0.1, 0.1])
+
+
+def test_fit_errors_name_fit_not_the_c_core():
+    rng = np.random.default_rng(77)
+    d = make_data(rng.normal(size=(40, 3)), rng.integers(0, 2, 40), 2)
+    with pytest.raises(ValueError, match=r"^fit: d\.X is 40x3 but the first layer's w is 4x2"):
+        fit(make_model([make_layer(4, 2, SOFTMAX)]), d, epochs=1, batch=10, progress=False)
+    with pytest.raises(ValueError, match=r"^fit: epochs must be >= 1, got 0"):
+        fit(make_model([make_layer(3, 2, SOFTMAX)]), d, epochs=0, progress=False)
+    with pytest.raises(TypeError, match=r"^fit: rate must be a number, got 'fast'"):
+        fit(make_model([make_layer(3, 2, SOFTMAX)]), d, batch=10, rate="fast", progress=False)
+
+
+@pytest.mark.parametrize("mean, std", [
+    (np.zeros((2, 3)), np.ones((2, 3))),    # 2-D statistics used to be flattened to 6 features
+    (np.zeros((1, 3)), np.ones((1, 3))),
+    (np.zeros(3), np.ones((3, 1))),
+    (np.zeros(3), np.ones(4)),
+    (0.0, 1.0),
+    (np.zeros(0), np.zeros(0)),
+])
+def test_standardizer_statistics_must_be_1d_of_one_shape(mean, std):
+    with pytest.raises(ValueError, match=r"Standardizer: .*1-D.*got shapes %s and %s"
+                                         % tuple(re.escape(str(np.shape(v))) for v in (mean, std))):
+        Standardizer(mean, std)
+
+
+def test_fit_says_which_setting_needs_the_memory_it_lacks(monkeypatch):
+    rng = np.random.default_rng(78)
+    d = make_data(rng.normal(size=(40, 3)), rng.integers(0, 2, 40), 2)
+
+    def no_memory(*args, **kwargs):   # as numpy does for a record of billions of steps
+        raise MemoryError("Unable to allocate 149. GiB for an array")
+
+    monkeypatch.setattr(np, "full", no_memory)
+    with pytest.raises(MemoryError, match=r"^fit: not enough memory to record the loss of each of the 8 steps of "
+                                          r"2 epochs .*fewer epochs or .* larger batch"):
+        fit(make_model([make_layer(3, 2, SOFTMAX)]), d, epochs=2, batch=10, progress=False)

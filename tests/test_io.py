@@ -274,3 +274,27 @@ def test_metadata_problems(tmp_path, saved):
         for n, data in entries.items():
             z.writestr(n, data)
     refused(tmp_path / "json.npz", "not valid UTF-8 JSON")
+
+
+def test_deeply_nested_metadata_is_a_model_file_error(tmp_path, saved):
+    # Python's JSON parser raises RecursionError on deep nesting: it must not escape load_model.
+    with zipfile.ZipFile(saved) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    buf = io.BytesIO()
+    np.save(buf, np.frombuffer(b"[" * 200_000, np.uint8))
+    entries["metadata.npy"] = buf.getvalue()
+    with zipfile.ZipFile(tmp_path / "deep.npz", "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    refused(tmp_path / "deep.npz", "metadata", "nested too deeply")
+
+
+def test_info_nested_too_deeply_for_json_is_a_value_error(tmp_path):
+    m = sample_model()
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    m.info = {"deep": deep}
+    with pytest.raises(ValueError, match="save_model: info cannot be stored as JSON.*nested too deeply"):
+        save_model(m, tmp_path / "deep.npz")
+    assert not os.listdir(tmp_path)   # nothing written

@@ -10,6 +10,7 @@ the current directory if the file exists there, else against the folder holding 
 """
 import hashlib
 import json
+import operator
 import os
 import stat
 import struct
@@ -43,6 +44,7 @@ def load_image_classification_data(images, labels, bias=False, *, cache=True, wo
     ``cache=False`` neither reads nor writes the decoded-pixel cache. ``workers`` is the number of
     decoding processes (default: one per available core; 1 decodes in this process).
     ``progress`` shows a progress line while decoding long lists (None: unless PYNET_PROGRESS=0)."""
+    workers = _check_workers(workers)
     names = read_label_names(labels)
     list_path = Path(images)
     entries, lines = _read_list(list_path)
@@ -60,6 +62,24 @@ def load_image_classification_data(images, labels, bias=False, *, cache=True, wo
     return make_data(X, classes, classes=len(names), labels=names)
 
 
+def _check_workers(workers):
+    """None (the default count), or a positive integer: checked before anything is read, whether
+    or not the cache will spare the decoding."""
+    if workers is None:
+        return None
+    try:
+        if isinstance(workers, bool):
+            raise TypeError
+        count = operator.index(workers)
+    except TypeError:
+        raise ValueError("workers must be a positive integer (the number of decoding processes) or None (one "
+                         "per core, at most 8), got %r" % (workers,)) from None
+    if count < 1:
+        raise ValueError("workers must be a positive integer (the number of decoding processes) or None (one "
+                         "per core, at most 8), got %d" % count)
+    return count
+
+
 # ---- the list --------------------------------------------------------------------------------------
 
 def _read_list(list_path):
@@ -71,6 +91,9 @@ def _read_list(list_path):
     # fsdecode: file names are bytes on POSIX; undecodable ones survive as surrogate escapes.
     for number, line in enumerate(os.fsdecode(list_path.read_bytes()).split("\n"), 1):
         entry = line.strip()
+        if "\0" in entry:   # no file name can hold one: a binary file, or a damaged list
+            raise DataFileError(list_path, "line %d holds a NUL byte, which no file name can contain (is this a "
+                                           "binary file rather than a list of image paths?)" % number)
         if entry:
             entries.append(entry)
             lines.append(number)
@@ -103,6 +126,9 @@ def _resolve(entries, lines, list_path):
                 break
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            except OSError as e:   # a name too long, a folder we may not enter, a symlink loop
+                raise type(e)(e.errno, "cannot read image %s (line %d of %s): %s"
+                              % (os.path.normpath(path), line, list_path, e.strerror)) from None
         else:
             looked = (entry,) if os.path.isabs(entry) else (cwd + entry, folder + entry)
             raise FileNotFoundError("image not found: %s (line %d of %s); looked for %s" % (
@@ -172,9 +198,7 @@ def _decode_images(paths, lines, list_path, workers, progress):
     flat = memoryview(pixels).cast("B")
     flat[:size] = first
 
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError("workers must be at least 1, got %d" % workers)
+    workers = default_workers() if workers is None else workers   # checked by _check_workers
     bar = Progress(n, "decode", unit="img", enabled=progress_enabled(progress) and n >= PARALLEL_MIN)
     try:
         done, failure = 1, None
