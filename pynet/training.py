@@ -67,7 +67,8 @@ def evaluate_model(m, d):
     """(mean cross-entropy, accuracy) of model m on data d, in evaluation mode (no dropout)."""
     m, d = _model(m), _data(d)
     loss, acc = ffi.new("double *"), ffi.new("double *")
-    check(lib.evaluate_model(m._c[0], d._c[0], loss, acc))
+    with m._store.lock:   # see classifier._LayerStore
+        check(lib.evaluate_model(m._c[0], d._c[0], loss, acc))
     return loss[0], acc[0]
 
 
@@ -294,8 +295,9 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
         while done < steps_per_epoch:
             n = min(chunk, steps_per_epoch - done)
             t1 = time.perf_counter()
-            status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
-                                     correct_ptr + step)
+            with m._store.lock:   # threads sharing the model take turns (classifier._LayerStore)
+                status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
+                                         correct_ptr + step)
             if status == lib.PN_ERR_NONFINITE:
                 lib.pn_clear_error()
                 bad = step + int(np.flatnonzero(~np.isfinite(history.losses[step:step + n]))[0])
