@@ -447,7 +447,11 @@ def _preview(items, n=4):
 def _check_finite(m, what):
     """ValueError naming the first NaN or infinite entry of Matrix m, if any."""
     a = m.data
-    if a.size and not np.isfinite(a).all():
+    # NaN and ±inf make the sum non-finite, so a finite sum clears the array without a temporary
+    # as large as a dataset; a sum that overflows is checked entry by entry.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = a.sum() if a.size else 0.0
+    if not np.isfinite(total) and not np.isfinite(a).all():
         r, c = np.argwhere(~np.isfinite(a))[0]
         raise ValueError("%s has %r at row %d, column %d (%d non-finite values in all); only finite numbers "
                          "can be learnt from" % (what, float(a[r, c]), r, c, int(np.count_nonzero(~np.isfinite(a)))))
