@@ -266,8 +266,9 @@ matrix backward_layer(layer *l, matrix delta)
         check_saved("backward_layer", l, delta) || check_apart("backward_layer", "delta", delta, l, -1))
         return empty;
     /* delta is overwritten first, and in is read after: they must not overlap either */
-    const double *d0 = delta.data, *d1 = delta.data + pn_size(delta), *i0 = l->in.data, *i1 = l->in.data + pn_size(l->in);
-    if (pn_size(delta) && pn_size(l->in) && (uintptr_t)d0 < (uintptr_t)i1 && (uintptr_t)i0 < (uintptr_t)d1) {
+    if (pn_size(delta) && pn_size(l->in) && l->in.data &&
+        (uintptr_t)delta.data < (uintptr_t)(l->in.data + pn_size(l->in)) &&
+        (uintptr_t)l->in.data < (uintptr_t)(delta.data + pn_size(delta))) {
         pn_fail(PN_ERR_VALUE, "backward_layer: delta shares memory with the layer's saved input, which this call "
                 "overwrites or needs intact; pass a copy");
         return empty;
