@@ -145,8 +145,10 @@ def experiments(args, ids):
     for exp_id in ex.resolve(ids):
         if any(dep in failed for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
             failed.append(exp_id)
-            print("tryhw4.py: %s skipped: it needs %s, which did not run" % (exp_id, ", ".join(
-                d for d in ex.EXPERIMENTS[exp_id]["needs"] if d in failed)), file=sys.stderr)
+            reason = "it needs %s, which did not run" % ", ".join(
+                d for d in ex.EXPERIMENTS[exp_id]["needs"] if d in failed)
+            meta.setdefault("skipped", {})[exp_id] = reason
+            print("tryhw4.py: %s skipped: %s" % (exp_id, reason), file=sys.stderr)
             continue
         try:
             runner.run(exp_id)
@@ -154,14 +156,17 @@ def experiments(args, ids):
             failed.append(exp_id)
             runner.results.pop(exp_id, None)
             runner.timings.pop(exp_id, None)
+            meta.setdefault("skipped", {})[exp_id] = str(e).splitlines()[0]
             print("tryhw4.py: %s skipped: %s" % (exp_id, str(e).splitlines()[0]), file=sys.stderr)
     total = time.perf_counter() - started
-    if not args.quiet:
-        print("\n%-40s %-24s %9s %9s" % ("experiment", "best setting", "train", "test"))
+    if runner.results:   # the results table prints even with --quiet
+        print("%s%-40s %-24s %9s %9s" % ("" if args.quiet else "\n", "experiment", "best setting", "train", "test"))
         for exp_id, result in runner.results.items():
             best = runner.best(exp_id)
             print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
                                                    100 * best["train_accuracy"], 100 * best["test_accuracy"]))
+        print("total %.1f s" % total)
+    elif not args.quiet:
         print("total %.1f s" % total)
     if report_dir and runner.results:
         save()
@@ -177,8 +182,7 @@ def experiments(args, ids):
         files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
         if not report.have_matplotlib():
             print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
-        if not args.quiet:
-            print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
+        print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
     return 1 if failed else 0
 
 
@@ -205,7 +209,7 @@ def parse_args(argv):
                    help="use only the first N training and N test examples of each dataset (quick checks)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); the same seed gives the same numbers")
     p.add_argument("--threads", type=int, metavar="N", help="threads for the C kernels (default: all cores)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines or per-run output")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines or per-run output (the results table still prints)")
     args = p.parse_args(argv)
     if args.iters is not None and args.iters < 1:
         p.error("--iters must be >= 1, got %d" % args.iters)

@@ -125,7 +125,7 @@ def _number(value, name):
 
 def set_seed(seed):
     """Seed the one random generator behind make_layer, random_matrix, random_batch and
-    train_model. The same seed (and thread count) gives the same run, bit for bit."""
+    train_model. The same seed gives the same run, bit for bit, for any thread count."""
     seed = _index(seed, "seed", 0, 2**64 - 1)
     if seed >= 2 ** 64:
         raise ValueError("seed must be < 2**64, got %d" % seed)

@@ -194,7 +194,7 @@ def build_parser():
     g = t.add_argument_group("run")
     g.add_argument("--seed", type=nonneg_int, default=1, metavar="N",
                    help="seed of every random choice (initial weights, validation split, shuffles, dropout); "
-                        "the same seed and --threads give the same run")
+                        "the same seed gives the same run, with any --threads")
     g.add_argument("--threads", type=positive_int, metavar="N", help="threads for the C kernels (default: all cores)")
     g.add_argument("--test", action="store_true",
                    help="after training, evaluate the kept model once on the test split and report it")

@@ -43,6 +43,25 @@ def _fmt_value(sweep, v):
     return "%s %g" % (sweep, v)
 
 
+def _classes(result):
+    return int(result.get("classes") or 10)
+
+
+def _did_not_learn(run, result):
+    """A run that ends at chance level: test accuracy under twice chance, loss near ln(classes)."""
+    k = _classes(result)
+    return (run["test_accuracy"] < 2.0 / k and run["final_loss"] is not None
+            and run["final_loss"] > 0.9 * math.log(k))
+
+
+def _gap_words(gap):
+    if abs(gap) < 0.00005:
+        return "the two are equal"
+    if gap > 0:
+        return "training accuracy is %.2f points above test accuracy" % (100 * gap)
+    return "test accuracy is %.2f points above training accuracy" % (-100 * gap)
+
+
 def answer(result):
     """A short answer to the experiment's question, computed from its runs."""
     runs, sweep = result["runs"], result["sweep"]
@@ -51,8 +70,8 @@ def answer(result):
     if sweep is None:
         r = runs[0]
         gap = r["train_accuracy"] - r["test_accuracy"]
-        parts.append("Training accuracy is %s and test accuracy %s, a gap of %.2f points." % (
-            _pct(r["train_accuracy"]), _pct(r["test_accuracy"]), 100 * gap))
+        parts.append("Training accuracy is %s and test accuracy %s: %s." % (
+            _pct(r["train_accuracy"]), _pct(r["test_accuracy"]), _gap_words(gap)))
         parts.append("Training accuracy says how well the model fits the examples it learnt from; test accuracy "
                      "estimates how it does on digits it has never seen, which is what we care about. Their gap "
                      "measures overfitting.")
@@ -64,6 +83,8 @@ def answer(result):
             parts.append("The gap is large enough that the model is fitting peculiarities of the training set.")
         return " ".join(parts)
 
+    stuck = [r for r in ok if _did_not_learn(r, result)]
+    ok = [r for r in ok if r not in stuck] or ok   # rank the runs that learnt, if any did
     ranked = sorted(ok, key=lambda r: r["test_accuracy"], reverse=True)
     if not ranked:
         return "Every run diverged (the loss became NaN or infinite); the settings tried are all too aggressive."
@@ -85,6 +106,15 @@ def answer(result):
         worst = ranked[-1]
         parts.append("The worst run that trained, %s, reached %s." % (_fmt_value(sweep, worst["value"]),
                                                                       _pct(worst["test_accuracy"])))
+    for r in stuck:
+        if r in ranked:
+            continue
+        parts.append("%s did not learn: its loss ended at %.4f, about ln %d = %.4f, the loss of a uniform guess, "
+                     "and its test accuracy (%s) is chance. It did not diverge (the loss stayed finite); its first "
+                     "steps were so large that the network was thrown where the gradient vanishes (dead ReLU "
+                     "units or saturated logistic ones) and it now predicts about the same for every input." % (
+                         _fmt_value(sweep, r["value"]).capitalize(), r["final_loss"], _classes(result),
+                         math.log(_classes(result)), _pct(r["test_accuracy"])))
     diverged = [r for r in runs if r["diverged"]]
     for r in diverged:
         parts.append("%s diverged: the loss became %s at iteration %d, because steps that large overshoot the "
@@ -92,8 +122,8 @@ def answer(result):
                          _fmt_value(sweep, r["value"]).capitalize(), r["diverged_loss"], r["diverged_at"],
                          _pct(r["test_accuracy"])))
     gap = best["train_accuracy"] - best["test_accuracy"]
-    parts.append("The best run's train/test gap is %.2f points%s." % (
-        100 * gap, " (little overfitting)" if abs(gap) < 0.02 else " (it overfits)"))
+    parts.append("For the best run, %s%s." % (_gap_words(gap), " (little overfitting)" if abs(gap) < 0.02 else
+                                              " (it overfits)"))
 
     if sweep == "rate":
         slowest = min(ok, key=lambda r: r["setting"]["rate"])
@@ -117,9 +147,10 @@ def answer(result):
         small = [r for r in ok if r["setting"]["decay"] <= 1e-3]
         if small:
             s_spread = max(r["test_accuracy"] for r in small) - min(r["test_accuracy"] for r in small)
-            parts.append("Decays of 0.001 and below change test accuracy by at most %.2f points (the whole sweep "
-                         "spans %.2f): this model %s, so decay, which fights overfitting, has little to fix." % (
-                             100 * s_spread, 100 * spread,
+            parts.append("Decays of 0.001 and below %s (the whole sweep spans %.2f): this model %s, so decay, "
+                         "which fights overfitting, has little to fix." % (
+                             "give the same test accuracy to two decimals" if s_spread < 0.00005 else
+                             "change test accuracy by at most %.2f points" % (100 * s_spread), 100 * spread,
                              "does not overfit in %d iterations" % best["setting"]["iters"]
                              if abs(gap) < 0.02 else "overfits a little"))
     elif sweep == "activation":
@@ -236,6 +267,8 @@ def _blocks(results, timings, meta, figures, plots_available):
         meta.get("data", "?"), meta.get("seed"), meta.get("version", "?"), meta.get("threads", 1))))
     if not plots_available:
         b.append(("p", PLOT_HINT))
+    for exp_id, reason in (meta.get("skipped") or {}).items():
+        b.append(("p", "Skipped: %s (%s)." % (exp_id, reason)))
     summary = [["experiment", "best setting", "test accuracy", "runs", "seconds"]]
     for exp_id, result in results.items():
         ok = [r for r in result["runs"] if not r["diverged"]] or result["runs"]
@@ -378,12 +411,19 @@ def _pdf(blocks, out_dir, path):
             plt.close(fig)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, data, mode="w"):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, mode + ("b" if isinstance(data, bytes) else "")) as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

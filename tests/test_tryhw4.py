@@ -179,3 +179,37 @@ def test_answer_names_ties_instead_of_a_zero_margin():
     assert "tied with decay 0.001" in text and "points ahead" not in text.split(".")[0]
     result["runs"][2]["test_accuracy"] = 0.9090
     assert "0.01 points ahead of decay 0.0001 (90.99%)" in report.answer(result)
+
+
+def test_a_run_stuck_at_chance_is_called_out_not_ranked(tmp_path):
+    def run(rate, acc, loss):
+        return {"label": "rate=%g" % rate, "value": rate, "setting": {"rate": rate, "iters": 1000},
+                "final_loss": loss, "train_accuracy": acc, "test_accuracy": acc, "diverged": False,
+                "diverged_at": None, "diverged_loss": None, "curve_step": 1, "loss_curve": [2.3, loss]}
+    result = {"id": "2.3.2", "title": "Two-layer net: learning rate", "question": "?", "dataset": "mnist",
+              "model": "neural_net", "sweep": "rate", "base": dict(ex.HOMEWORK), "classes": 10,
+              "runs": [run(10, 0.098, 2.3026), run(1, 0.2093, 2.0513), run(0.1, 0.9551, 0.128),
+                       run(0.01, 0.9236, 0.275)]}
+    text = report.answer(result)
+    assert "Rate 10 did not learn: its loss ended at 2.3026, about ln 10 = 2.3026" in text
+    assert "The worst run that trained, rate 1, reached 20.93%" in text
+
+
+def test_quiet_still_prints_the_results_and_the_report_is_readable(tmp_path):
+    p = run_cli("-q", "-e", "2.2.1", "--iters", "3", "--limit", "500", "--report", str(tmp_path),
+                env={"PYNET_DATA": os.environ.get("PYNET_DATA", "")})
+    assert p.returncode == 0, p.stderr
+    assert "2.2.1 The softmax model" in p.stdout and "report:" in p.stdout
+    assert "final loss" not in p.stdout   # no per-run lines
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("report.md", "report.html", "results.json"):   # the usual permissions, not mkstemp's 0600
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_a_skipped_experiment_is_named_in_the_report(tmp_path):
+    p = run_cli("-e", "2.2.1", "-e", "3.2.1", "--iters", "3", "--limit", "500", "--quiet", "--report",
+                str(tmp_path), env={"PYNET_DATA": str(tmp_path / "nothing")})
+    assert p.returncode == 1
+    md = (tmp_path / "report.md").read_text()
+    assert "Skipped: 3.2.1 (" in md and "cifar10" in md.lower()

@@ -116,7 +116,8 @@ def _notice_sample():
         looked = ", ".join(str(r) for r in default_roots("mnist"))
         sys.stderr.write("pynet: full MNIST not found (looked in %s); using the bundled sample, a real class-"
                          "balanced subset of 5,000 training and 1,000 test digits. For all 70,000: "
-                         "python -m pynet.datasets download mnist\n" % looked)
+                         "python -m pynet.datasets download mnist, or set PYNET_DATA to a folder holding "
+                         "mnist/\n" % looked)
         sys.stderr.flush()
 
 
