@@ -441,6 +441,17 @@ static int eval_threads(int rows)
     return chunks < t ? (chunks > 0 ? chunks : 1) : t;
 }
 
+/* This thread's two scratch areas of `scratch` doubles each, in a buffer of 2 · scratch per thread. */
+static double *thread_scratch(double *buf, size_t scratch)
+{
+#ifdef _OPENMP
+    return buf + 2 * scratch * (size_t)omp_get_thread_num();
+#else
+    (void)scratch;
+    return buf;
+#endif
+}
+
 int predict_model(model m, matrix X, matrix out)
 {
     int status = pn_check_model("predict_model", m);
@@ -457,11 +468,7 @@ int predict_model(model m, matrix X, matrix out)
     if (!buf) return PN_ERR_NOMEM;
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        double *a = buf, *b = buf + scratch;
-#ifdef _OPENMP
-        a += 2 * scratch * omp_get_thread_num();
-        b += 2 * scratch * omp_get_thread_num();
-#endif
+        double *a = thread_scratch(buf, scratch), *b = a + scratch;
         #pragma omp for schedule(static)
         for (int r0 = 0; r0 < X.rows; r0 += PREDICT_CHUNK) {
             int rows = X.rows - r0 < PREDICT_CHUNK ? X.rows - r0 : PREDICT_CHUNK;
@@ -474,7 +481,7 @@ int predict_model(model m, matrix X, matrix out)
 }
 
 /* Index of the first largest value, as the homework's max_index. */
-static int max_index(const double *a, int n)
+int pn_max_index(const double *a, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++) if (a[i] > a[best]) best = i;
@@ -517,18 +524,14 @@ double accuracy_model(model m, data d)
     long correct = 0;
     #pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : correct)
     {
-        double *a = buf, *b = buf + scratch;
-#ifdef _OPENMP
-        a += 2 * scratch * omp_get_thread_num();
-        b += 2 * scratch * omp_get_thread_num();
-#endif
+        double *a = thread_scratch(buf, scratch), *b = a + scratch;
         #pragma omp for schedule(static)
         for (int r0 = 0; r0 < d.X.rows; r0 += PREDICT_CHUNK) {
             int rows = d.X.rows - r0 < PREDICT_CHUNK ? d.X.rows - r0 : PREDICT_CHUNK;
             const double *p = predict_chunk(m, d.X, r0, rows, a, b);
             for (int i = 0; i < rows; i++)
-                correct += max_index(p + (size_t)i * classes, classes) ==
-                           max_index(d.y.data + (size_t)(r0 + i) * classes, classes);
+                correct += pn_max_index(p + (size_t)i * classes, classes) ==
+                           pn_max_index(d.y.data + (size_t)(r0 + i) * classes, classes);
         }
     }
     free(buf);

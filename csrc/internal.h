@@ -103,6 +103,9 @@ int pn_check_data(const char *fn, model m, data d);
  * drawn uniformly with replacement from the library's generator. */
 void pn_gather_rows(data d, const int *rows, data batch);
 
+/* Index of the first largest of a[0..n) (the homework's max_index). */
+int pn_max_index(const double *a, int n);
+
 /* Mean over rows of −Σ y·log p without checks. */
 double pn_cross_entropy(matrix y, matrix p);
 

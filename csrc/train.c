@@ -188,19 +188,12 @@ static int check_config(const char *fn, const train_config *c)
     return PN_OK;
 }
 
-/* How many rows of p have their largest value where y has its (first maximum, as max_index). */
+/* How many rows of p have their largest value where y has its (first maximum each). */
 static int count_correct(matrix y, matrix p)
 {
     int correct = 0;
-    for (int i = 0; i < p.rows; i++) {
-        const double *pi = p.data + (size_t)i * p.cols, *yi = y.data + (size_t)i * p.cols;
-        int bp = 0, by = 0;
-        for (int j = 1; j < p.cols; j++) {
-            if (pi[j] > pi[bp]) bp = j;
-            if (yi[j] > yi[by]) by = j;
-        }
-        correct += bp == by;
-    }
+    for (int i = 0; i < p.rows; i++)
+        correct += pn_max_index(p.data + (size_t)i * p.cols, p.cols) == pn_max_index(y.data + (size_t)i * p.cols, p.cols);
     return correct;
 }
 

@@ -33,13 +33,13 @@ a fresh round of training.
 """
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from .classifier import ACTIVATION, Model, make_layer, make_model
+from .datasets._common import atomic_file
 
 __all__ = ["save_model", "load_model", "ModelFileError", "FORMAT", "VERSION"]
 
@@ -92,12 +92,6 @@ def _pynet_version():
     return __version__
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_model(m, path, *, info=None):
     """Save model ``m`` (weights, biases, activations, dropout rates, ``m.labels``,
     ``m.standardizer``, and ``info`` — by default ``m.info``) to ``path`` in the pynet-model
@@ -139,22 +133,10 @@ def save_model(m, path, *, info=None):
     if os.path.isdir(path):
         raise IsADirectoryError("cannot save the model to %s: it is a folder" % path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    except OSError as e:
-        raise type(e)(e.errno, "cannot save the model to %s: %s" % (path, e.strerror)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path, durable=True) as f:   # usual permissions; nothing half-written on error
             np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and e.strerror:
+    except OSError as e:
+        if e.strerror:
             raise type(e)(e.errno, "cannot save the model to %s: %s" % (path, e.strerror)) from None
         raise
     return path

@@ -13,10 +13,11 @@ import io
 import json
 import math
 import os
-import tempfile
 import textwrap
 
 import numpy as np
+
+from .datasets._common import atomic_file
 
 PLOT_HINT = "Plots need matplotlib: pip install 'pynet[plot]' (or pip install matplotlib), then rerun."
 
@@ -411,26 +412,11 @@ def _pdf(blocks, out_dir, path):
             plt.close(fig)
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path, data, mode="w"):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, mode + ("b" if isinstance(data, bytes) else "")) as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def _atomic_write(path, data):
+    """Write str or bytes to path atomically (pynet.datasets' atomic_file: usual permissions, no
+    half-written file on error)."""
+    with atomic_file(path) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_json(path, obj):
