@@ -4,7 +4,7 @@
  * gemm_reference is the plain triple loop the tests trust. gemm is the fast path, organised like
  * BLIS/GotoBLAS: C is cut into blocks, the operands are copied ("packed") into cache-friendly panels
  * when that pays, and a register-tiled microkernel (gemm_avx512.c, gemm_avx2.c, or the portable one
- * below, chosen at run time) computes MR × NR tiles of C. Threads split C into disjoint blocks of
+ * below, chosen at run time by simd.c) computes MR × NR tiles of C. Threads split C into disjoint blocks of
  * whole tiles; the k dimension is never split and its blocking depends only on k, so every element
  * of C is summed by one thread in the same order whatever the thread count: results are
  * reproducible bit for bit for a given kernel. */
@@ -122,57 +122,11 @@ static const pn_gemm_kernel portable = {"portable", PORTABLE_MR, PORTABLE_NR, ke
 
 /* ---- choosing the kernel ----------------------------------------------------------------------- */
 
-/* The kernels from best to plainest, in the order of PN_SIMD_AVX512, PN_SIMD_AVX2, PN_SIMD_PORTABLE. */
-static const pn_gemm_kernel *const kernels[] = {&pn_gemm_avx512, &pn_gemm_avx2, &portable};
-enum { N_KERNELS = sizeof kernels / sizeof kernels[0] };
+/* The microkernel of each level simd.c may choose (PN_SIMD_PORTABLE, PN_SIMD_AVX2, PN_SIMD_AVX512). */
+static const pn_gemm_kernel *const kernels[] = {
+    [PN_SIMD_PORTABLE] = &portable, [PN_SIMD_AVX2] = &pn_gemm_avx2, [PN_SIMD_AVX512] = &pn_gemm_avx512};
 
-static int cpu_runs(const pn_gemm_kernel *k)
-{
-    if (!k->kernel) return 0;   /* not built for this compiler or architecture */
-#if PN_HAVE_X86_KERNELS
-    __builtin_cpu_init();
-    if (k == &pn_gemm_avx512) return __builtin_cpu_supports("avx512f");
-    if (k == &pn_gemm_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return k == &portable;
-}
-
-static int forced = -1;     /* index into kernels chosen by pn_set_simd; -1: the best the CPU runs */
-static int detected = -1;   /* that best, found on first use (every thread finds the same) */
-
-static int active_index(void)
-{
-    if (forced >= 0) return forced;
-    if (detected < 0) {
-        int i = 0;
-        while (i < N_KERNELS - 1 && !cpu_runs(kernels[i])) i++;
-        detected = i;
-    }
-    return detected;
-}
-
-static const pn_gemm_kernel *active_kernel(void) { return kernels[active_index()]; }
-
-int pn_simd_level(void) { return PN_SIMD_AVX512 - active_index(); }
-
-const char *pn_simd(void) { return active_kernel()->name; }
-
-int pn_set_simd(const char *name)
-{
-    if (!name || !strcmp(name, "auto")) {
-        forced = -1;
-        return PN_OK;
-    }
-    for (int i = 0; i < N_KERNELS; i++)
-        if (!strcmp(name, kernels[i]->name)) {
-            if (!cpu_runs(kernels[i]))
-                return pn_fail(PN_ERR_VALUE, "set_simd: the %s kernel cannot run here (%s)", name,
-                               kernels[i]->kernel ? "this CPU lacks the instructions" : "not built for this platform");
-            forced = i;
-            return PN_OK;
-        }
-    return pn_fail(PN_ERR_VALUE, "set_simd: unknown kernel \"%s\"; valid: auto, avx512, avx2, portable", name);
-}
+static const pn_gemm_kernel *active_kernel(void) { return kernels[pn_simd_level()]; }
 
 /* ---- packing ----------------------------------------------------------------------------------- */
 

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "simd.h"
+
 typedef void pn_microkernel(int k, const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
                             const double *b, ptrdiff_t rs_b, double *c, ptrdiff_t ldc,
                             int m, int n, const double *alpha, const double *beta);
@@ -30,15 +32,5 @@ typedef struct pn_gemm_kernel {
 
 /* Defined in gemm_avx512.c / gemm_avx2.c on x86-64 with GCC or Clang; absent (NULL kernel) elsewhere. */
 extern const pn_gemm_kernel pn_gemm_avx512, pn_gemm_avx2;
-
-/* The instruction set the kernels use (gemm.c): the best the CPU runs, unless pn_set_simd chose. */
-enum { PN_SIMD_PORTABLE, PN_SIMD_AVX2, PN_SIMD_AVX512 };
-int pn_simd_level(void);
-
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define PN_HAVE_X86_KERNELS 1
-#else
-#define PN_HAVE_X86_KERNELS 0
-#endif
 
 #endif

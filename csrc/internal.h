@@ -1,5 +1,8 @@
 /* internal.h — what pynet's C files share but users do not see: error recording, allocation, the
- * layer workspace, and the unchecked steps the model-level loops call once shapes are validated. */
+ * layer workspace, the checks, and the unchecked steps the model-level loops call once shapes are
+ * validated. Grouped by the file that defines them; the files call downwards only:
+ * train → optim → model → layer → gemm → activations → exp → simd, with train and model using data,
+ * and runtime.c / matrix.c used by all (tests/test_layout_c.py keeps it so). */
 #ifndef PYNET_INTERNAL_H
 #define PYNET_INTERNAL_H
 
@@ -25,8 +28,9 @@ static inline size_t pn_size(matrix m) { return (size_t)m.rows * (size_t)m.cols;
 /* PN_OK, or a recorded error naming fn and what is wrong with argument `name`: negative sizes, or a
  * NULL buffer behind a non-empty shape. */
 int pn_check_matrix(const char *fn, const char *name, matrix m);
+
+/* PN_OK, or a recorded error naming fn and listing the valid activations (activations.c). */
 int pn_check_activation(const char *fn, ACTIVATION a);
-const char *pn_activation_name(ACTIVATION a);
 
 /* A layer's reusable buffers. A buffer only grows; the one it replaces is kept on `retired` until
  * free_layer, so a pointer handed out earlier (a numpy view of l->out, say) never dangles. */
@@ -48,17 +52,28 @@ struct layer_workspace {
 /* Makes *buf hold at least `need` doubles (contents not preserved). PN_OK or PN_ERR_NOMEM. */
 int pn_reserve(layer_workspace *ws, double **buf, size_t *cap, size_t need, const char *who);
 
+/* ---- layer.c ------------------------------------------------------------------------------------ */
+
+/* PN_OK if l was made by make_layer and its buffers, bias, dropout and activation are consistent. */
+int pn_check_layer(const char *fn, const layer *l);
+/* PN_OK unless m shares memory with one of l's buffers (index: the layer's place in a model, or -1). */
+int pn_check_apart(const char *fn, const char *name, matrix m, const layer *l, int index);
+/* PN_OK if l's last forward pass (out and the saved in) fits delta's shape. */
+int pn_check_saved(const char *fn, const layer *l, matrix delta);
+
 /* forward_layer / backward_layer without argument checks (the model-level loops check once).
  * `training` applies the layer's dropout. */
 matrix pn_forward_layer(layer *l, matrix in, int training);
 matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
+
+/* ---- model.c ------------------------------------------------------------------------------------ */
 
 /* The same for a whole model: forward returns the last out (empty on out-of-memory, recorded);
  * backward overwrites delta and skips the first layer's dx. */
 matrix pn_forward_model(model m, matrix X, int training);
 int pn_backward_model(model m, matrix delta);
 
-/* ---- fast kernels (gemm.c, kernels_math.c, activations.c) -------------------------------------- */
+/* ---- fast kernels (gemm.c, activations.c, exp.c) ------------------------------------------------ */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PN_PREFETCH(p) __builtin_prefetch(p)
@@ -91,22 +106,38 @@ void pn_activate_block(double *x, ptrdiff_t ld, int rows, int cols, ACTIVATION a
 void pn_gradient_block(const double *y, ptrdiff_t ldy, double *g, ptrdiff_t ldg, int rows, int cols,
                        ACTIVATION a);
 
-/* y[i] = exp(x[i]) for i < n, vectorised where the CPU allows (kernels_math.c); x may be y. */
+/* y[i] = exp(x[i]) for i < n, vectorised where the CPU allows (exp.c); x may be y. */
 void pn_exp_array(const double *x, double *y, size_t n);
+
+/* ---- model.c ------------------------------------------------------------------------------------ */
 
 /* PN_OK if the layers chain (each one's output width is the next one's input width). */
 int pn_check_model(const char *fn, model m);
 /* PN_OK if d fits m: X and y have the same (non-zero) number of rows and the model's widths. */
 int pn_check_data(const char *fn, model m, data d);
 
+/* Index of the first largest of a[0..n) (the homework's max_index). */
+int pn_max_index(const double *a, int n);
+
+/* How many of `rows` rows (cols values each, contiguous) of p have their largest value where y has
+ * its (first maximum each): the one count behind accuracy_model, evaluate_model and train_steps. */
+int pn_count_correct(const double *y, const double *p, int rows, int cols);
+
+/* Mean over rows of −Σ y·log p without checks. */
+double pn_cross_entropy(matrix y, matrix p);
+
+/* ---- data.c ------------------------------------------------------------------------------------- */
+
+/* PN_OK if d.X and d.y are valid matrices with the same, nonzero number of rows. */
+int pn_check_dataset(const char *fn, data d);
+
 /* Copies rows of d into batch (batch.X.rows of them): rows[i] when rows is not NULL, else rows
  * drawn uniformly with replacement from the library's generator. */
 void pn_gather_rows(data d, const int *rows, data batch);
 
-/* Index of the first largest of a[0..n) (the homework's max_index). */
-int pn_max_index(const double *a, int n);
+/* ---- optim.c ------------------------------------------------------------------------------------ */
 
-/* Mean over rows of −Σ y·log p without checks. */
-double pn_cross_entropy(matrix y, matrix p);
+/* PN_OK if c is a usable training configuration: the one range check of every setting. */
+int pn_check_config(const char *fn, const train_config *c);
 
 #endif

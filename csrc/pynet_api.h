@@ -108,6 +108,10 @@ int gemm_reference(int ta, int tb, int m, int n, int k, double alpha, const doub
 /* ---- the homework's classifier ---------------------------------------------------------------- */
 int activate_matrix(matrix m, ACTIVATION a);             /* m ← f(m), in place (softmax per row) */
 int gradient_matrix(matrix m, ACTIVATION a, matrix d);   /* d ← d ∘ f′, f′ taken from the output m */
+/* The activation's name ("LINEAR", "LOGISTIC", ...), or NULL when a is not an activation. The values
+ * are 0, 1, 2, ... without gaps: calling this for 0, 1, 2, ... until it returns NULL lists them all
+ * (that is how pynet's Python side learns them). */
+const char *pn_activation_name(ACTIVATION a);
 
 layer make_layer(int input, int output, ACTIVATION activation);  /* w uniform in ±sqrt(2/input) */
 int layer_add_bias(layer *l);            /* gives l a zero bias (and db, vb); PN_OK if it has one */

@@ -73,22 +73,6 @@ double *pn_alloc(size_t n, const char *who)
     return p;
 }
 
-static const char *const activation_names[] = {"LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH"};
-enum { N_ACTIVATIONS = sizeof activation_names / sizeof activation_names[0] };
-
-const char *pn_activation_name(ACTIVATION a)
-{
-    return ((int)a >= 0 && (int)a < N_ACTIVATIONS) ? activation_names[a] : "?";
-}
-
-int pn_check_activation(const char *fn, ACTIVATION a)
-{
-    if ((int)a >= 0 && (int)a < N_ACTIVATIONS) return PN_OK;
-    return pn_fail(PN_ERR_VALUE,
-                   "%s: unknown activation %d; valid: LINEAR=0, LOGISTIC=1, RELU=2, LRELU=3, SOFTMAX=4, TANH=5",
-                   fn, (int)a);
-}
-
 int pn_check_matrix(const char *fn, const char *name, matrix m)
 {
     if (m.rows < 0 || m.cols < 0)

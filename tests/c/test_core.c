@@ -247,6 +247,43 @@ static void test_training(void)
     free_data(d);
 }
 
+/* Zero-width X or y (5 rows, 0 columns: a legal matrix with no data pointer) are gathered without
+ * handing memcpy a NULL pointer (issue 10 item 5, seen by UBSan); the batch has the right shape. */
+static void test_zero_width_batches(void)
+{
+    double labels[5] = {0, 1, 0, 1, 0}, features[5] = {1, 2, 3, 4, 5};
+    data no_features = {{5, 0, NULL}, {5, 1, labels}};
+    data b = random_batch(no_features, 3);
+    CHECK(pn_error_code() == PN_OK);
+    CHECK(b.X.rows == 3 && b.X.cols == 0 && b.y.rows == 3 && b.y.cols == 1 && b.y.data != NULL);
+    for (int i = 0; b.y.data && i < 3; i++) CHECK(b.y.data[i] == 0 || b.y.data[i] == 1);
+    free_data(b);
+    data no_labels = {{5, 1, features}, {5, 0, NULL}};
+    b = random_batch(no_labels, 3);
+    CHECK(pn_error_code() == PN_OK);
+    CHECK(b.X.rows == 3 && b.X.cols == 1 && b.y.rows == 3 && b.y.cols == 0 && b.X.data != NULL);
+    for (int i = 0; b.X.data && i < 3; i++) CHECK(b.X.data[i] >= 1 && b.X.data[i] <= 5);
+    free_data(b);
+    pn_clear_error();
+}
+
+/* pn_activation_name lists every activation, 0, 1, 2, ... and then NULL; an unknown one's error
+ * lists the same names. */
+static void test_activation_names(void)
+{
+    const char *expected[] = {"LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH"};
+    int n = 0;
+    while (pn_activation_name((ACTIVATION)n)) n++;
+    CHECK(n == 6);
+    for (int i = 0; i < n && i < 6; i++) CHECK(strcmp(pn_activation_name((ACTIVATION)i), expected[i]) == 0);
+    CHECK(pn_activation_name((ACTIVATION)-1) == NULL);
+    matrix m = make_matrix(1, 1);
+    CHECK(activate_matrix(m, (ACTIVATION)n) == PN_ERR_VALUE);
+    CHECK(strstr(pn_error_message(), "valid: LINEAR=0, LOGISTIC=1, RELU=2, LRELU=3, SOFTMAX=4, TANH=5") != NULL);
+    free_matrix(m);
+    pn_clear_error();
+}
+
 int main(void)
 {
     test_worked_example();
@@ -254,6 +291,8 @@ int main(void)
     test_gemm_against_reference();
     test_errors_never_crash();
     test_training();
+    test_zero_width_batches();
+    test_activation_names();
     pn_set_threads(1);
     test_gemm_against_reference();
     if (failures) {

@@ -1,4 +1,4 @@
-/* kernels_math.c — exp over an array, vectorised. The logistic and softmax activations spend most of
+/* exp.c — exp over an array, vectorised. The logistic and softmax activations spend most of
  * their time in exp(); libm computes one value per call, these kernels eight (AVX-512) or four
  * (AVX2 + FMA) at a time. The method is SLEEF's double-precision exp (1-ulp accuracy): x = q·ln2 + s
  * with q an integer and |s| <= ln2/2 (ln2 split in two parts so s is exact), e^s from its degree-11
@@ -6,7 +6,7 @@
  * subnormal are 0, above the largest double +inf, NaN stays NaN. Without those instruction sets
  * (or with pn_set_simd("portable")) it is libm's exp. */
 #include "internal.h"
-#include "gemm_kernels.h"
+#include "simd.h"
 
 #include <math.h>
 

@@ -1,0 +1,154 @@
+/* optim.c — what a training step does with the gradients: the homework's SGD with momentum and weight
+ * decay (update_layer, update_model: v = dw − λw + m·v, w += rate·v), Adam, clipping by the global
+ * gradient norm, learning-rate schedules, and the training configuration: its defaults
+ * (default_train_config) and its one range check (pn_check_config), used by every training loop. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+int update_layer(layer *l, double rate, double momentum, double decay)
+{
+    int status = pn_check_layer("update_layer", l);
+    if (status) return status;
+    if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
+        return pn_fail(PN_ERR_VALUE, "update_layer: rate, momentum and decay must be finite, got %g, %g, %g",
+                       rate, momentum, decay);
+    double *w = l->w.data, *v = l->v.data;
+    const double *dw = l->dw.data;
+    size_t n = pn_size(l->w);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = dw[i] - decay * w[i] + momentum * v[i];
+        w[i] += rate * v[i];
+    }
+    for (int j = 0; l->b.data && j < l->b.cols; j++) {   /* biases are not decayed */
+        l->vb.data[j] = l->db.data[j] + momentum * l->vb.data[j];
+        l->b.data[j] += rate * l->vb.data[j];
+    }
+    return PN_OK;
+}
+
+
+int update_model(model m, double rate, double momentum, double decay)
+{
+    int status = pn_check_model("update_model", m);
+    for (int i = 0; i < m.n && !status; i++) status = update_layer(&m.layers[i], rate, momentum, decay);
+    return status;
+}
+
+train_config default_train_config(void)
+{
+    train_config c;
+    memset(&c, 0, sizeof c);
+    c.batch = 128;
+    c.rate = 0.01;
+    c.momentum = 0.9;
+    c.optimizer = PN_SGD;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    c.schedule = PN_CONSTANT;
+    c.gamma = 0.1;
+    return c;
+}
+
+double scheduled_rate(const train_config *c, int step)
+{
+    if (c->warmup > 0 && step < c->warmup) return c->rate * (step + 1) / c->warmup;
+    int t = step - (c->warmup > 0 ? c->warmup : 0);
+    switch (c->schedule) {
+    case PN_STEP:
+        return c->step_size > 0 ? c->rate * pow(c->gamma, t / c->step_size) : c->rate;
+    case PN_COSINE: {
+        int span = c->total_steps - (c->warmup > 0 ? c->warmup : 0);
+        if (span <= 0 || t >= span) return c->min_rate;
+        return c->min_rate + (c->rate - c->min_rate) * 0.5 * (1.0 + cos(M_PI * t / span));
+    }
+    case PN_CONSTANT:
+    default:
+        return c->rate;
+    }
+}
+
+/* One Adam moment update over n weights: m and s track the gradient g = −scale·dw; the step moves
+ * along −m̂/(√ŝ + eps), i.e. along +m of the negative gradient, matching the homework's sign. */
+static void adam(double *w, const double *dw, double *m, double *s, size_t n, double rate, double beta1,
+                 double beta2, double eps, double decay, double correction1, double correction2, double scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = scale * dw[i];   /* negative gradient of the mean loss */
+        m[i] = beta1 * m[i] + (1 - beta1) * g;
+        s[i] = beta2 * s[i] + (1 - beta2) * g * g;
+        w[i] += rate * ((m[i] / correction1) / (sqrt(s[i] / correction2) + eps) - decay * w[i]);
+    }
+}
+
+int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
+                      int t, double grad_scale)
+{
+    const char *fn = "adam_update_layer";
+    if (!l || !l->ws || !l->w.data) return pn_fail(PN_ERR_VALUE, "%s: the layer has no weights (make it with make_layer)", fn);
+    if (!isfinite(rate) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) ||
+        !isfinite(decay) || !isfinite(grad_scale) || t < 1)
+        return pn_fail(PN_ERR_VALUE, "%s: need a finite rate, 0 <= beta1, beta2 < 1, eps > 0, a finite decay and "
+                       "step t >= 1; got rate=%g beta1=%g beta2=%g eps=%g decay=%g t=%d", fn, rate, beta1, beta2,
+                       eps, decay, t);
+    layer_workspace *ws = l->ws;
+    size_t n = pn_size(l->w), nb = pn_size(l->b);
+    if (!ws->adam_s && !(ws->adam_s = pn_alloc(n, fn))) return PN_ERR_NOMEM;
+    if (nb && !ws->adam_sb && !(ws->adam_sb = pn_alloc(nb, fn))) return PN_ERR_NOMEM;
+    double c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t);
+    adam(l->w.data, l->dw.data, l->v.data, ws->adam_s, n, rate, beta1, beta2, eps, decay, c1, c2, grad_scale);
+    if (nb) adam(l->b.data, l->db.data, l->vb.data, ws->adam_sb, nb, rate, beta1, beta2, eps, 0.0, c1, c2, grad_scale);
+    return PN_OK;
+}
+
+double clip_gradients(model m, double max_norm, double grad_scale)
+{
+    if (pn_check_model("clip_gradients", m)) return NAN;
+    if (!(max_norm > 0) || !isfinite(grad_scale)) {
+        pn_fail(PN_ERR_VALUE, "clip_gradients: max_norm must be > 0 and grad_scale finite, got %g and %g",
+                max_norm, grad_scale);
+        return NAN;
+    }
+    double sum = 0;
+    for (int i = 0; i < m.n; i++) {
+        const layer *l = &m.layers[i];
+        for (size_t j = 0; j < pn_size(l->dw); j++) sum += l->dw.data[j] * l->dw.data[j];
+        for (size_t j = 0; l->b.data && j < pn_size(l->db); j++) sum += l->db.data[j] * l->db.data[j];
+    }
+    double norm = fabs(grad_scale) * sqrt(sum);
+    if (norm > max_norm) {
+        double f = max_norm / norm;
+        for (int i = 0; i < m.n; i++) {
+            layer *l = &m.layers[i];
+            for (size_t j = 0; j < pn_size(l->dw); j++) l->dw.data[j] *= f;
+            for (size_t j = 0; l->b.data && j < pn_size(l->db); j++) l->db.data[j] *= f;
+        }
+    }
+    return norm;
+}
+
+
+int pn_check_config(const char *fn, const train_config *c)
+{
+    if (!c) return pn_fail(PN_ERR_VALUE, "%s: no training configuration", fn);
+    if (c->batch < 1) return pn_fail(PN_ERR_VALUE, "%s: batch must be >= 1, got %d", fn, c->batch);
+    if (!isfinite(c->rate) || !isfinite(c->momentum) || !isfinite(c->decay))
+        return pn_fail(PN_ERR_VALUE, "%s: rate, momentum and decay must be finite, got %g, %g, %g", fn,
+                       c->rate, c->momentum, c->decay);
+    if (c->optimizer != PN_SGD && c->optimizer != PN_ADAM)
+        return pn_fail(PN_ERR_VALUE, "%s: unknown optimizer %d; valid: PN_SGD=0, PN_ADAM=1", fn, (int)c->optimizer);
+    if (c->optimizer == PN_ADAM && (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0)))
+        return pn_fail(PN_ERR_VALUE, "%s: Adam needs 0 <= beta1, beta2 < 1 and eps > 0, got %g, %g, %g", fn,
+                       c->beta1, c->beta2, c->eps);
+    if (c->schedule != PN_CONSTANT && c->schedule != PN_STEP && c->schedule != PN_COSINE)
+        return pn_fail(PN_ERR_VALUE, "%s: unknown schedule %d; valid: PN_CONSTANT=0, PN_STEP=1, PN_COSINE=2", fn,
+                       (int)c->schedule);
+    if (c->warmup < 0 || (c->schedule == PN_STEP && (c->step_size < 1 || !isfinite(c->gamma))) ||
+        (c->schedule == PN_COSINE && (c->total_steps < 1 || !isfinite(c->min_rate))))
+        return pn_fail(PN_ERR_VALUE, "%s: bad schedule settings: warmup=%d step_size=%d gamma=%g total_steps=%d "
+                       "min_rate=%g", fn, c->warmup, c->step_size, c->gamma, c->total_steps, c->min_rate);
+    if (!(c->clip >= 0)) return pn_fail(PN_ERR_VALUE, "%s: clip must be >= 0 (0: off), got %g", fn, c->clip);
+    return PN_OK;
+}
