@@ -254,8 +254,11 @@ static void run_block(const plan *P, int i0, int i1, int j0, int j1, double *buf
  * when its thread exits (a program that runs gemm on many short-lived threads does not leak). */
 enum { PACK_DOUBLES = MC * KC + KC * NC, PACK_ALIGN = 64 };
 
+static int live_buffers;   /* packing buffers allocated and not yet freed (pn_packing_buffers) */
+
 static void free_packing_buffer(void *p)
 {
+    if (p) __atomic_fetch_sub(&live_buffers, 1, __ATOMIC_RELAXED);
 #ifdef _WIN32
     _aligned_free(p);
 #else
@@ -288,6 +291,7 @@ static double *packing_buffer(void)
 {
     if (!thread_buf) {
         thread_buf = alloc_packing_buffer();
+        if (thread_buf) __atomic_fetch_add(&live_buffers, 1, __ATOMIC_RELAXED);
 #if PN_HAVE_PTHREAD_KEY
         pthread_once(&buf_key_once, make_buf_key);
         if (thread_buf && buf_key_ok) pthread_setspecific(buf_key, thread_buf);   /* freed at thread exit */
@@ -295,6 +299,8 @@ static double *packing_buffer(void)
     }
     return thread_buf;
 }
+
+int pn_packing_buffers(void) { return __atomic_load_n(&live_buffers, __ATOMIC_RELAXED); }
 
 /* ---- entry points ------------------------------------------------------------------------------ */
 

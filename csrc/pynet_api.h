@@ -80,6 +80,7 @@ void pn_free(void *p);                   /* free() for a buffer the library allo
 int pn_set_threads(int n);               /* threads for the kernels; n >= 1 */
 int pn_get_threads(void);
 int pn_has_openmp(void);                 /* 1 if built with OpenMP */
+int pn_packing_buffers(void);            /* gemm packing buffers alive now (one per thread that ran gemm) */
 const char *pn_simd(void);               /* the kernels in use: "avx512", "avx2" or "portable" */
 int pn_set_simd(const char *name);       /* use those ("auto": the best this CPU runs); for tests */
 
