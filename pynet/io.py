@@ -32,13 +32,16 @@ Optimiser state (momentum, Adam's moments) is not saved: a loaded model is for p
 a fresh round of training.
 """
 import json
+import lzma
 import os
+import struct
 import zipfile
 import zlib
 
 import numpy as np
 
 from .classifier import ACTIVATION, Model, make_layer, make_model
+from ._npy import Budget, read_npy
 from .datasets._common import atomic_file
 
 __all__ = ["save_model", "load_model", "ModelFileError", "FORMAT", "VERSION"]
@@ -47,6 +50,7 @@ FORMAT = "pynet-model"
 VERSION = 1
 _METADATA_LIMIT = 16 << 20    # bytes of JSON a reader accepts
 _ARRAY_LIMIT = 1 << 33        # bytes an array entry may claim (8 GiB): refuse absurd headers early
+_TOTAL_LIMIT = 1 << 33        # bytes all the arrays of one file may claim together (8 GiB)
 
 
 class ModelFileError(ValueError):
@@ -144,7 +148,10 @@ def save_model(m, path, *, info=None):
 
 # ---- loading -----------------------------------------------------------------------------------
 
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError)
+# what zipfile and zlib raise for damaged archives: a damaged name (UnicodeDecodeError), a flag
+# (RuntimeError, NotImplementedError), a bad CRC or directory (BadZipFile, ValueError, struct.error)
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError,
+               UnicodeDecodeError, ValueError, struct.error, OverflowError, lzma.LZMAError)
 
 
 def _not_a_model(path, head):
@@ -159,44 +166,17 @@ def _not_a_model(path, head):
     return "not a pynet model: the file is not an .npz (zip) archive (wrong file type, or damaged)"
 
 
-def _read_entry(path, z, name, what, shape=None, dtype=np.float64, limit=_ARRAY_LIMIT):
-    """Entry ``name`` of the archive as an array, after checking its header's dtype and shape (so a
-    damaged or malicious header cannot make us allocate or unpickle anything) and its CRC."""
+def _read_entry(path, z, name, what, shape=None, dtype=np.float64, limit=_ARRAY_LIMIT, *, budget):
+    """Entry ``name`` of the archive as an array, read by the one bounded reader (pynet/_npy.py):
+    its header's dtype, shape and size are checked before anything is inflated or allocated."""
+    def error(problem):
+        return ModelFileError(path, "entry %r (%s): %s" % (name, what, problem))
     try:
-        with z.open(name + ".npy") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ModelFileError(path, "entry %r (%s) has an unsupported .npy version %s" % (name, what, version))
-            if got_dtype.hasobject or got_dtype.kind != np.dtype(dtype).kind or \
-                    got_dtype.itemsize != np.dtype(dtype).itemsize:
-                raise ModelFileError(path, "entry %r (%s) holds %s values, expected %s"
-                                     % (name, what, got_dtype, np.dtype(dtype)))
-            if shape is not None and tuple(got_shape) != tuple(shape):
-                raise ModelFileError(path, "entry %r (%s) has shape %s, expected %s (from the metadata)"
-                                     % (name, what, "x".join(map(str, got_shape)) or "()",
-                                        "x".join(map(str, shape))))
-            count = int(np.prod(got_shape, dtype=np.int64))
-            if count * got_dtype.itemsize > limit:
-                raise ModelFileError(path, "entry %r (%s) claims %d bytes, more than the %d allowed"
-                                     % (name, what, count * got_dtype.itemsize, limit))
-            raw = f.read(count * got_dtype.itemsize)
-            if len(raw) != count * got_dtype.itemsize:
-                raise ModelFileError(path, "entry %r (%s) is truncated" % (name, what))
-            if f.read(1):   # also makes zipfile check the entry's CRC
-                raise ModelFileError(path, "entry %r (%s) is longer than its header says" % (name, what))
+        return read_npy(z, z.getinfo(name + ".npy"), dtype, error, limit=limit, budget=budget, shape=shape)
     except ModelFileError:
         raise
-    except ValueError as e:   # numpy's header parser
-        raise ModelFileError(path, "entry %r (%s) is not a valid .npy array (%s)" % (name, what, e)) from None
     except _ZIP_ERRORS as e:
-        raise ModelFileError(path, "corrupt or truncated data in entry %r (%s): %s" % (name, what, e)) from None
-    values = np.frombuffer(raw, dtype=got_dtype).astype(dtype, copy=True)
-    values = values.reshape(got_shape, order="F" if fortran else "C")
-    return np.ascontiguousarray(values)
+        raise error("corrupt or truncated data (%s)" % e) from None
 
 
 def _field(path, obj, key, types, where):
@@ -301,10 +281,16 @@ def _load(path, z):
             raise ModelFileError(path, "unexpected entry %r in the archive (a model holds only .npy arrays)"
                                  % info.filename)
         entries[info.filename[:-4]] = info
+    total = sum(info.file_size for info in entries.values())
+    if total > _TOTAL_LIMIT + _METADATA_LIMIT:
+        raise ModelFileError(path, "the archive's entries claim %d bytes in total, more than the %d allowed"
+                             % (total, _TOTAL_LIMIT + _METADATA_LIMIT))
+    budget = Budget(_TOTAL_LIMIT)
     if "metadata" not in entries:
         raise ModelFileError(path, "not a pynet model: the archive has no 'metadata' entry (entries: %s)"
                              % (", ".join(sorted(entries)) or "none"))
-    raw = _read_entry(path, z, "metadata", "the JSON metadata", dtype=np.uint8, limit=_METADATA_LIMIT)
+    raw = _read_entry(path, z, "metadata", "the JSON metadata", dtype=np.uint8, limit=_METADATA_LIMIT,
+                      budget=Budget(_METADATA_LIMIT))
     if raw.ndim != 1:
         raise ModelFileError(path, "the metadata entry should be 1-D bytes, got shape %s" % (raw.shape,))
     try:
@@ -340,12 +326,12 @@ def _load(path, z):
     layers = []
     for i, s in enumerate(specs):
         w = finite("w%d" % i, "layer %d's weights" % i,
-                   _read_entry(path, z, "w%d" % i, "layer %d's weights" % i, (s["inputs"], s["outputs"])))
+                   _read_entry(path, z, "w%d" % i, "layer %d's weights" % i, (s["inputs"], s["outputs"]), budget=budget))
         l = make_layer(s["inputs"], s["outputs"], s["activation"], bias=s["bias"], dropout=s["dropout"])
         l.w = w
         if s["bias"]:
             l.b = finite("b%d" % i, "layer %d's bias" % i,
-                         _read_entry(path, z, "b%d" % i, "layer %d's bias" % i, (s["outputs"],)))
+                         _read_entry(path, z, "b%d" % i, "layer %d's bias" % i, (s["outputs"],), budget=budget))
         layers.append(l)
     m = make_model(layers)
     m.labels = labels
@@ -354,8 +340,8 @@ def _load(path, z):
         from .training import Standardizer
         n = specs[0]["inputs"]
         mean = finite("standardizer_mean", "the standardizer's mean",
-                      _read_entry(path, z, "standardizer_mean", "the standardizer's mean", (n,)))
-        std = _read_entry(path, z, "standardizer_std", "the standardizer's std", (n,))
+                      _read_entry(path, z, "standardizer_mean", "the standardizer's mean", (n,), budget=budget))
+        std = _read_entry(path, z, "standardizer_std", "the standardizer's std", (n,), budget=budget)
         if not np.all(np.isfinite(std) & (std > 0)):
             raise ModelFileError(path, "entry 'standardizer_std' has values that are not finite and > 0")
         m.standardizer = Standardizer(mean, std)
