@@ -351,19 +351,29 @@ def _cache_load(list_path, fingerprint, n):
             if length > 1 << 16:
                 return None
             header = json.loads(f.read(length))
-            if header.get("version") != _CACHE_VERSION or header.get("fingerprint") != fingerprint \
-                    or header.get("n") != n:
+            if not isinstance(header, dict) or header.get("version") != _CACHE_VERSION \
+                    or header.get("fingerprint") != fingerprint or not _exact_int(header.get("n")) \
+                    or header["n"] != n:
                 return None
-            h, w, c = (int(v) for v in header["shape"])
-            if os.fstat(f.fileno()).st_size != 12 + length + n * h * w * c:
+            shape, crc = header.get("shape"), header.get("crc32")
+            if not (isinstance(shape, list) and len(shape) == 3 and all(_exact_int(v) and v >= 1 for v in shape)
+                    and _exact_int(crc)):
+                return None
+            h, w, c = shape
+            if os.fstat(f.fileno()).st_size != 12 + length + n * h * w * c:   # Python ints: no wrap-around
                 return None
             pixels = np.empty((n, h * w * c), dtype=np.uint8)
             read_exact(f, pixels, path, "cached pixels")
-        if zlib.crc32(pixels) != header["crc32"]:
+        if zlib.crc32(pixels) != crc:
             return None
         return pixels, (h, w, c)
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+    # anything unexpected is a miss: also a header nested too deeply for json (RecursionError)
+    except (OSError, ValueError, KeyError, TypeError, struct.error, RecursionError, MemoryError):
         return None
+
+
+def _exact_int(v):
+    return type(v) is int   # not bool, not float
 
 
 def _cache_store(list_path, fingerprint, pixels, shape):
