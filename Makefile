@@ -8,7 +8,7 @@ CSOURCES = $(wildcard csrc/*.c)
 CHEADERS = $(wildcard csrc/*.h)
 EXT = pynet/_core.abi3.so
 
-.PHONY: all build test ctest pytest bench bench-data clean
+.PHONY: all build test ctest pytest asan-pytest fuzz bench bench-data clean
 
 all: build
 
@@ -27,6 +27,25 @@ pytest: build
 	$(PYTHON) -m pytest
 
 test: ctest pytest
+
+# The Python suite's core tests against an ASan+UBSan build of the extension (issue 10). The build goes to
+# build/asan (the in-place pynet/_core.abi3.so is untouched); python -P keeps the checkout's pynet off
+# sys.path so the sanitized copy is the one imported; libasan is preloaded because python itself is not
+# built with it. Leak detection is off: CPython's own allocations at exit are not ours. About 1-2 minutes.
+ASAN_DIR = build/asan
+ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py
+asan-pytest:
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
+	PYNET_SANITIZE="$(SANITIZE) -O1 -g" $(PYTHON) setup.py -q build_ext --build-lib $(ASAN_DIR) --build-temp $(ASAN_DIR)/tmp
+	$(PYTHON) -c "import shutil; shutil.copytree('pynet', '$(ASAN_DIR)/pynet', dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.so', '__pycache__'))"
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PYTHONPATH=$(ASAN_DIR) $(PYTHON) -P -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+
+# The fuzz targets for a longer campaign than the suite's short run (FUZZ_EXAMPLES per target).
+FUZZ_EXAMPLES ?= 20000
+fuzz: build
+	PYNET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q -p no:cacheprovider tests/fuzz
 
 bench: build
 	$(PYTHON) benchmarks/bench.py

@@ -53,6 +53,7 @@ def make_ffibuilder():
     ffi = FFI()
     ffi.cdef((CSRC / "pynet_api.h").read_text())
     omp = openmp_flags()
+    sanitize = os.environ.get("PYNET_SANITIZE", "").split()   # `make asan-pytest`: e.g. -fsanitize=address
     compile_args = ["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-strict-aliasing"] + omp
     if sys.platform == "win32":
         compile_args = ["/O2"]
@@ -63,8 +64,8 @@ def make_ffibuilder():
         '#include "pynet.h"',
         sources=sources,
         include_dirs=[str(CSRC.relative_to(HERE))],
-        extra_compile_args=compile_args,
-        extra_link_args=omp + (["-lm"] if sys.platform != "win32" else []),
+        extra_compile_args=compile_args + sanitize,
+        extra_link_args=omp + sanitize + (["-lm"] if sys.platform != "win32" else []),
     )
     return ffi
 
