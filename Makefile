@@ -31,7 +31,8 @@ test: ctest pytest
 # The Python suite's core tests against an ASan+UBSan build of the extension (issue 10). The build goes to
 # build/asan (the in-place pynet/_core.abi3.so is untouched); python -P keeps the checkout's pynet off
 # sys.path so the sanitized copy is the one imported; libasan is preloaded because python itself is not
-# built with it. Leak detection is off: CPython's own allocations at exit are not ours. About 1-2 minutes.
+# built with it. Leak detection is off: CPython's own allocations at exit are not ours. The RSS-flatness test
+# is left out: ASan's quarantine holds freed memory by design. About 2 minutes (690 tests).
 ASAN_DIR = build/asan
 ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py
 asan-pytest:
@@ -40,7 +41,7 @@ asan-pytest:
 	$(PYTHON) -c "import shutil; shutil.copytree('pynet', '$(ASAN_DIR)/pynet', dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.so', '__pycache__'))"
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	PYTHONPATH=$(ASAN_DIR) $(PYTHON) -P -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+	PYTHONPATH=$(ASAN_DIR) $(PYTHON) -P -m pytest -q -p no:cacheprovider -k "not memory_stays_flat" $(ASAN_TESTS)
 
 # The fuzz targets for a longer campaign than the suite's short run (FUZZ_EXAMPLES per target).
 FUZZ_EXAMPLES ?= 20000
