@@ -463,8 +463,8 @@ def _write_log(path, epochs):
 def _model_data_name(m, given, model_path):
     if given is not None:
         return given
-    name = ((m.info or {}).get("data") or {}).get("name")
-    if not name:
+    name = _model_data(m).get("name")
+    if not isinstance(name, str) or not name:
         raise CLIError("%s does not say which data it was trained on; pass --data" % model_path)
     return name
 
@@ -523,10 +523,17 @@ def cmd_eval(a):
 
 # ---- predict -------------------------------------------------------------------------------------
 
+def _model_data(m):
+    """The model's info["data"] if it is the dict pynet writes, else {} (a hand-edited info)."""
+    data = m.info.get("data") if isinstance(m.info, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
 def _model_image_shape(m, model_path):
-    shape = ((m.info or {}).get("data") or {}).get("image_shape")
-    if shape is None:
-        shape = _image_shape(m.layers[0].inputs, None)
+    shape = _model_data(m).get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(v) is int and v >= 1 for v in shape)
+            and shape[2] in _CHANNELS and shape[0] * shape[1] * shape[2] == m.layers[0].inputs):
+        shape = _image_shape(m.layers[0].inputs, None)   # what pynet writes is not there: guess from the size
     if shape is None or len(shape) != 3 or shape[0] * shape[1] * shape[2] != m.layers[0].inputs:
         raise CLIError("%s takes %d inputs, which is not a square greyscale or RGB image, and it does not say "
                        "what images it was trained on" % (model_path, m.layers[0].inputs))

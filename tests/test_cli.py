@@ -239,3 +239,18 @@ def test_predict_reads_rgb_images_channel_planar_like_the_cifar_loader(tmp_path)
 def test_eval_needs_data_for_a_model_that_does_not_name_it(tmp_path):
     pynet.save_model(pynet.make_model([pynet.make_layer(784, 10, "softmax")]), tmp_path / "bare.npz")
     assert_one_line_error(run("eval", tmp_path / "bare.npz"), "does not say which data", "--data")
+
+
+@pytest.mark.parametrize("info", [{"data": "mnist"}, {"data": {"image_shape": 5}},
+                                  {"data": {"image_shape": [1, 1, 784]}}, {"data": {"image_shape": ["a", 2, 3]}}],
+                         ids=["data-str", "shape-int", "shape-784-channels", "shape-str"])
+def test_predict_with_odd_model_info_is_a_one_line_error_or_works(tmp_path, info):
+    """Issue 10 item 9: info that is not what pynet writes falls back to the model's input size."""
+    from PIL import Image
+    m = pynet.make_model([pynet.make_layer(784, 10, "softmax")])
+    m.info = info
+    pynet.save_model(m, tmp_path / "odd.npz")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "x.png")
+    r = run("predict", tmp_path / "odd.npz", tmp_path / "x.png")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
