@@ -1,7 +1,7 @@
 """pynet.report — turns experiment results into the homework's write-up: ``report.md``, the same as
 a self-contained ``report.html``, and ``report.pdf``, with for each experiment a table, the loss
 curves of its runs, accuracy against the swept value, and an answer to the homework's question
-computed from the numbers. Plots need matplotlib (``pip install 'pynet[plot]'``); without it the
+computed from the numbers. Plots need matplotlib (``pip install matplotlib``); without it the
 report keeps its tables and answers and says how to get the plots.
 
 The report is built once as a list of blocks (headings, paragraphs, tables, figures) and rendered
@@ -19,7 +19,7 @@ import numpy as np
 
 from .datasets._common import atomic_file
 
-PLOT_HINT = "Plots need matplotlib: pip install 'pynet[plot]' (or pip install matplotlib), then rerun."
+PLOT_HINT = "Plots need matplotlib: pip install matplotlib, then rerun."
 
 
 def have_matplotlib():

@@ -92,3 +92,19 @@ def test_a_good_cache_entry_is_a_hit(tmp_path):
     cache_entry(lst, header(), bytes(6))
     pixels, shape = _images._cache_load(lst, "fp", 2)
     assert shape == (1, 1, 3) and pixels.shape == (2, 3)
+
+
+def test_a_folder_as_an_image_list_says_so(tmp_path):
+    """Issue 10 item 14: not 'image list not found' for a folder that exists."""
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    with pytest.raises(IsADirectoryError, match="is a folder, not an image list"):
+        _images.load_image_classification_data(tmp_path, tmp_path / "labels.txt", cache=False)
+
+
+def test_a_missing_image_names_each_path_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    (tmp_path / "list.txt").write_text("a_1.png\n")
+    with pytest.raises(FileNotFoundError) as e:
+        _images.load_image_classification_data(tmp_path / "list.txt", tmp_path / "labels.txt", cache=False)
+    assert str(e.value).count(str(tmp_path / "a_1.png")) == 1, str(e.value)

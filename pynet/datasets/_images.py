@@ -85,6 +85,9 @@ def _check_workers(workers):
 def _read_list(list_path):
     """The paths in a list file and their line numbers. Surrounding whitespace is ignored, as are
     blank lines."""
+    if list_path.is_dir():
+        raise IsADirectoryError("%s is a folder, not an image list (a text file naming one image per line)"
+                                % list_path)
     if not list_path.is_file():
         raise FileNotFoundError("image list not found: %s" % list_path)
     entries, lines = [], []
@@ -131,8 +134,9 @@ def _resolve(entries, lines, list_path):
                               % (os.path.normpath(path), line, list_path, e.strerror)) from None
         else:
             looked = (entry,) if os.path.isabs(entry) else (cwd + entry, folder + entry)
-            raise FileNotFoundError("image not found: %s (line %d of %s); looked for %s" % (
-                entry, line, list_path, " and ".join(os.path.normpath(c) for c in looked)))
+            looked = list(dict.fromkeys(os.path.normpath(c) for c in looked))   # the same path once
+            where = "" if looked == [os.path.normpath(entry)] else "; looked for %s" % " and ".join(looked)
+            raise FileNotFoundError("image not found: %s (line %d of %s)%s" % (entry, line, list_path, where))
         if not stat.S_ISREG(st.st_mode):
             raise DataFileError(path, "is not a file (line %d of %s)" % (line, list_path))
         paths.append(path)
