@@ -101,6 +101,9 @@ def homework(args):
 
 
 def check_writable(folder):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError("--report takes a folder (the report's files go into it), but %s is a file; "
+                         "give a folder such as %s" % (folder, os.path.splitext(folder)[0] or "report"))
     try:
         os.makedirs(folder, exist_ok=True)
         probe = os.path.join(folder, ".pynet-write-test")

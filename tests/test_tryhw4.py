@@ -213,3 +213,11 @@ def test_a_skipped_experiment_is_named_in_the_report(tmp_path):
     assert p.returncode == 1
     md = (tmp_path / "report.md").read_text()
     assert "Skipped: 3.2.1 (" in md and "cifar10" in md.lower()
+
+
+def test_a_file_name_as_report_folder_says_it_takes_a_folder(tmp_path):
+    """Issue 10 item 14: `--report .../report.md` (an existing file) said 'File exists'."""
+    (tmp_path / "report.md").write_text("old")
+    p = run_cli("-e", "2.2.1", "--iters", "2", "--report", str(tmp_path / "report.md"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "--report takes a folder" in p.stderr and "File exists" not in p.stderr, p.stderr
