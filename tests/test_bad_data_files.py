@@ -108,3 +108,12 @@ def test_a_missing_image_names_each_path_once(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as e:
         _images.load_image_classification_data(tmp_path / "list.txt", tmp_path / "labels.txt", cache=False)
     assert str(e.value).count(str(tmp_path / "a_1.png")) == 1, str(e.value)
+
+
+def test_a_cifar10_folder_given_for_mnist_suggests_a_sibling_folder(tmp_path):
+    """Issue 10 item 14: not 'download mnist --root .../cifar10'."""
+    from pynet.datasets import load_mnist
+    (tmp_path / "cifar10").mkdir()
+    with pytest.raises(FileNotFoundError) as e:
+        load_mnist("test", root=tmp_path / "cifar10")
+    assert "download mnist --root %s" % (tmp_path / "mnist") in str(e.value), str(e.value)

@@ -79,10 +79,12 @@ def find_root(name, split, root, missing, title):
             return folder
     where = "does not exist" if not root.exists() else "is not a folder" if not root.is_dir() else \
         "lacks %s" % " and ".join(missing(root, split))
+    # a folder named for the other dataset (--data .../cifar10 for MNIST): suggest a sibling, not that one
+    target = root.parent / name if root.name in ("mnist", "cifar10") and root.name != name else root
     raise FileNotFoundError(
         "no %s %s data in %s: the folder %s (nor is there a %s/ subfolder holding them). "
         "Get the files with: python -m pynet.datasets download %s --root %s"
-        % (title, split, root, where, name, name, root))
+        % (title, split, root, where, name, name, target))
 
 
 def not_found_anywhere(name, split, missing, title, extra=""):
