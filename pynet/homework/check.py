@@ -221,8 +221,9 @@ def gradient_hint(y, a, d, got):
     if a in ("RELU", "LRELU"):
         bad = ~np.isclose(got, exp, rtol=1e-9, atol=1e-9)
         if bad.any() and np.all(y[bad] <= 0):
-            if a == "LRELU" and np.all(y[bad] < 0) and np.all(d[bad] != 0):
-                ratio = got[bad] / d[bad]
+            neg = bad & (y < 0) & (d != 0)
+            if a == "LRELU" and neg.any():
+                ratio = got[neg] / d[neg]
                 if np.allclose(ratio, ratio[0]):
                     return "lrelu slope: the gradient for y < 0 is scaled by %g; it must be 0.1" % ratio[0]
             return ("%s gradient at or below 0: f'(y) is 1 only for y > 0 (y = 0 included in 'below'), "
@@ -407,9 +408,14 @@ def check_backward_numeric(mod):
         dx = mod.backward_layer(l, pynet.Matrix(delta))
         got_w, got_x = sign * _values(l.dw, "l.dw"), sign * _values(dx, "backward_layer's result")
         if not close(got_w, num_w, 1e-5) or not close(got_x, num_x, 1e-5):
+            hint = None
+            if not np.any(got_w) and np.any(num_w):
+                hint = "dw not stored: backward_layer must set l.dw = inᵀ·delta"
+            elif close(got_w, -num_w, 1e-5) or close(got_x, -num_x, 1e-5):
+                hint = "delta's sign: dw = inᵀ·delta and dx = delta·wᵀ with delta as given (no minus)"
             raise Failure("%s: central differences (h = 1e-6) disagree with dw/dx" % a,
                           {"in": x, "w": w}, {"dw": num_w * sign, "dx": num_x * sign},
-                          {"dw": got_w * sign, "dx": got_x * sign})
+                          {"dw": got_w * sign, "dx": got_x * sign}, hint)
 
 
 # ---- update_layer ----------------------------------------------------------------------------
