@@ -179,6 +179,7 @@ MUTANTS = [
      "update_layer", None),   # w then v then w again: wrong, and matches none of the known mistakes
     ("v_not_stored", "    l.v = v\n    w = axpy_matrix(rate, l.v, l.w)", "    w = axpy_matrix(rate, v, l.w)",
      "update_layer", "v not updated"),
+    ("inp_not_saved", "    l.inp = inp\n", "", "forward_layer", "the layer must save its input"),
     ("mutates_input", "    activate_matrix(out, l.activation)\n    free_matrix(l.out)",
      "    activate_matrix(out, l.activation)\n    activate_matrix(inp, 'RELU')\n    free_matrix(l.out)",
      "forward_layer", "mutating the input"),
@@ -267,3 +268,28 @@ def test_json_and_gradescope_outputs(tmp_path):
 def test_check_of_a_missing_file_says_so(tmp_path):
     r = cli("homework", "check", str(tmp_path / "nope.py"))
     assert r.returncode == 2 and "nope.py: no such file" in r.stderr
+
+
+def test_numpy_style_softmax_without_the_shift_gets_the_shift_hint(tmp_path):
+    path = mutate(tmp_path, "        if a == 'SOFTMAX':\n",
+                  "        if a == 'SOFTMAX':\n            e = np.exp(m.data[i])\n            m.data[i] = e / e.sum()\n"
+                  "            continue\n")
+    src = "import numpy as np\n" + open(path).read()
+    open(path, "w").write(src)
+    failed = [r for r in check.run_checks(path) if not r["passed"]]
+    assert [r["check"] for r in failed] == ["softmax on large logits"]
+    assert failed[0]["hint"].startswith("softmax not shifted by the row max")
+    assert failed[0]["got"] is not None       # the NaNs it produced are shown
+
+
+def test_softmax_normalised_over_the_whole_matrix_gets_its_own_hint(tmp_path):
+    path = mutate(tmp_path, "        if a == 'SOFTMAX':\n",
+                  "        if a == 'SOFTMAX':\n            e = np.exp(m.data - m.data.max())\n"
+                  "            m.data = e / e.sum()\n            return\n")
+    src = "import numpy as np\n" + open(path).read()
+    open(path, "w").write(src)
+    failed = [r for r in check.run_checks(path) if not r["passed"]]
+    assert failed and {r["function"] for r in failed} == {"activate_matrix"}
+    hints = {r["hint"] for r in failed}
+    assert any(h and h.startswith("softmax not normalised per row") for h in hints), hints
+    assert not any(h and "shifted" in h for h in hints), hints
