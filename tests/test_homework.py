@@ -233,7 +233,7 @@ def test_hanging_raising_printing_and_meddling_code_fail_only_their_checks(tmp_p
     start = time.monotonic()
     r = cli("homework", "check", str(path), "--json")
     seconds = time.monotonic() - start
-    assert seconds < 10
+    assert seconds < 20        # the checker caps itself at 9 s; the rest is slack for a loaded machine
     assert r.returncode == 1
     out = json.loads(r.stdout)
     by_fn = {}
@@ -293,3 +293,12 @@ def test_softmax_normalised_over_the_whole_matrix_gets_its_own_hint(tmp_path):
     hints = {r["hint"] for r in failed}
     assert any(h and h.startswith("softmax not normalised per row") for h in hints), hints
     assert not any(h and "shifted" in h for h in hints), hints
+
+
+def test_code_that_hangs_on_import_fails_every_check_within_the_budget(tmp_path):
+    path = tmp_path / "hang.py"
+    path.write_text("while True:\n    pass\n")
+    start = time.monotonic()
+    results = check.run_checks(str(path))
+    assert time.monotonic() - start < check.BUDGET + 5
+    assert all(not r["passed"] and ("did not return" in r["message"] or "budget" in r["message"]) for r in results)

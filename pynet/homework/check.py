@@ -640,10 +640,15 @@ def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
             elif not p.is_alive():
                 res = {"function": fn_name, "check": name, "passed": False,
                        "message": "the check's process died (exit code %s)" % p.exitcode}
-            elif time.monotonic() - t0 > timeout or time.monotonic() - start > budget:
+            elif time.monotonic() - t0 > timeout:
                 p.kill()
                 res = {"function": fn_name, "check": name, "passed": False,
                        "message": "did not return within %.1f s (an endless loop?)" % timeout}
+            elif time.monotonic() - start > budget:
+                p.kill()
+                res = {"function": fn_name, "check": name, "passed": False,
+                       "message": "not finished when the checker's %.0f s budget for all checks ran out "
+                                  "(other checks took their full %.1f s)" % (budget, timeout)}
             if res is not None:
                 p.join(1)
                 recv.close()
