@@ -37,7 +37,7 @@ def _init(args):
 
 
 def _check(args):
-    from .check import main
+    from .runner import main
     return main(args.file, as_json=args.json, gradescope_path=args.gradescope)
 
 

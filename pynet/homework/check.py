@@ -1,139 +1,11 @@
-"""``python -m pynet homework check [FILE]``: check a student's five functions.
-
-Each check runs in its own forked process with a timeout, so code that raises, never returns, prints
-a lot or changes shared state fails only that check. Expected values come from an independent NumPy
-implementation (and the lecture's printed numbers) or from pynet's C reference; the parent process
-never runs pynet's C kernels, so forking is safe. A hint is given only when the wrong result equals
-what a known mistake computes.
-"""
-import importlib.util
-import io
-import json
-import multiprocessing
-import os
-import sys
-import time
-import traceback
-
+"""The checks of ``python -m pynet homework check``: for each of the five functions, the lecture's
+worked example, random cases against pynet's C or the NumPy reference, and the state the skeleton
+relies on. A check takes the student's module and raises Failure (or anything else) to fail; a hint
+is given only when the wrong result equals what a known mistake computes. runner.py runs them."""
 import numpy as np
 
-FUNCTIONS = ("activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer")
-HOMEWORK = ("LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX")
-TIMEOUT = 2.0          # seconds per check
-BUDGET = 9.0           # seconds for the whole run
-PARALLEL = 8
-
-X1 = [[3.0, 2.0, 4.0]]
-W1 = [[1, 0.5], [0.1, 1], [-2.3, -0.5]]
-W2 = [[0.7, -2.1], [0.1, -0.2]]
-TRUTH = [[1.0, 0.0]]
-
-
-class Failure(Exception):
-    """A check failed: what it was given, what it expected, what it got, and maybe a hint."""
-
-    def __init__(self, message, inp=None, expected=None, got=None, hint=None):
-        super().__init__(message)
-        self.message, self.inp, self.expected, self.got, self.hint = message, inp, expected, got, hint
-
-
-# ---- the independent NumPy reference ---------------------------------------------------------
-
-def np_activate(x, a):
-    x = np.array(x, dtype=np.float64)
-    if a == "LOGISTIC":
-        return 1 / (1 + np.exp(-x))
-    if a == "RELU":
-        return np.where(x > 0, x, 0.0)
-    if a == "LRELU":
-        return np.where(x > 0, x, 0.1 * x)
-    if a == "SOFTMAX":
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return x
-
-
-def np_gradient(y, a, d):
-    y, d = np.asarray(y, dtype=np.float64), np.array(d, dtype=np.float64)
-    if a == "LOGISTIC":
-        return d * y * (1 - y)
-    if a == "RELU":
-        return np.where(y > 0, d, 0.0)
-    if a == "LRELU":
-        return np.where(y > 0, d, 0.1 * d)
-    return d
-
-
-def close(a, b, tol=1e-9):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=tol, atol=tol, equal_nan=False))
-
-
-def fmt(x):
-    if x is None:
-        return "None"
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return repr(a.item())
-    with np.printoptions(precision=6, suppress=True, threshold=40, edgeitems=3, linewidth=100):
-        return np.array2string(a, separator=", ").replace("\n", "")
-
-
-# ---- helpers used inside the check processes -------------------------------------------------
-
-def _values(x, what):
-    """x (a Matrix, an array or None) as a float array, or a Failure naming what it should be."""
-    if x is None:
-        raise Failure("%s is None" % what)
-    try:
-        return np.array(getattr(x, "data", x), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise Failure("%s is a %s, not a matrix" % (what, type(x).__name__)) from None
-
-
-def _layer(w, a):
-    import pynet
-    l = pynet.make_layer(len(w), len(w[0]), a)
-    l.w = w
-    return l
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
-
-
-def _shapes():
-    return [(1, 1), (1, 3), (2, 2), (3, 4), (5, 3)]
-
-
-def _inputs(rng, rows, cols, a):
-    x = rng.uniform(-3, 3, size=(rows, cols)).round(3)
-    if x.size > 2:
-        x.flat[1] = 0.0          # the kink of relu / lrelu
-    return x
-
-
-def _c_activate(x, a):
-    import pynet
-    m = pynet.Matrix(x)
-    pynet.activate_matrix(m, a)
-    return m.data.copy()
-
-
-def _c_gradient(y, a, d):
-    import pynet
-    g = pynet.Matrix(d)
-    pynet.gradient_matrix(pynet.Matrix(y), a, g)
-    return g.data.copy()
-
-
-def _with_reference(mod, *names):
-    """Replace the student's functions `names` with pynet's, so one function's bug shows up in its
-    own check only (the student's backward_layer calls the C gradient_matrix, and so on)."""
-    import pynet
-    for n in names:
-        setattr(mod, n, getattr(pynet, n))
-
+from .reference import (HOMEWORK, TRUTH, W1, W2, X1, Failure, _c_activate, _c_gradient, _inputs, _layer, _rng,
+                        _shapes, _values, _with_reference, close, np_activate, np_gradient)
 
 # ---- activate_matrix -------------------------------------------------------------------------
 
@@ -332,7 +204,7 @@ def _backward_case(mod, w, a, x, delta, what):
             hint = "delta's sign: dw = inᵀ·delta with delta as given (no minus)"
         elif close(got_dw, x.T @ delta) and a != "LINEAR":
             hint = "delta was not multiplied by f'(out) first (gradient_matrix(l.out, l.activation, delta))"
-        elif g.shape[0] == x.shape[1] and close(got_dw, (x @ g) if x.shape[1] == g.shape[0] else None):
+        elif x.shape[1] == g.shape[0] and close(got_dw, x @ g):   # in·delta: only computable when square
             hint = "a missing transpose: dw = inᵀ·delta"
         raise Failure("%s: l.dw" % what, given, exp_dw, got_dw, hint)
     if not close(got_dx, exp_dx):
@@ -355,7 +227,8 @@ def check_backward_worked(mod):
     o1 = np.array([[0.0, 1.5]])
     p = np_activate(o1 @ np.array(W2), "SOFTMAX")
     dw2, dx2 = _backward_case(mod, W2, "SOFTMAX", o1, np.array(TRUTH) - p, "layer 2 of the worked example")
-    if not np.allclose(dx2, [[1.092, 0.117]], atol=0.002) or not np.allclose(dw2, [[0, 0], [0.585, -0.585]], atol=0.0015):
+    if not np.allclose(dx2, [[1.092, 0.117]], atol=0.002) or \
+            not np.allclose(dw2, [[0, 0], [0.585, -0.585]], atol=0.0015):
         raise Failure("layer 2 of the worked example: the lecture's numbers", None,
                       {"dx": [[1.092, 0.117]], "dw2": [[0, 0], [0.585, -0.585]]}, {"dx": dx2, "dw2": dw2})
     dw1, _ = _backward_case(mod, W1, "RELU", X1, dx2, "layer 1 of the worked example")
@@ -539,164 +412,3 @@ CHECKS = [
     ("update_layer", "3 steps with momentum and decay", check_update_momentum),
     ("update_layer", "state: v updated, dw kept", check_update_state),
 ]
-
-
-# ---- running the checks ----------------------------------------------------------------------
-
-class _CappedOutput(io.TextIOBase):
-    """stdout/stderr for student code: keeps the first few thousand characters, counts the rest."""
-
-    def __init__(self, cap=2000):
-        self.cap, self.text, self.count = cap, [], 0
-
-    def write(self, s):
-        s = str(s)
-        if self.count < self.cap:
-            self.text.append(s[: self.cap - self.count])
-        self.count += len(s)
-        return len(s)
-
-    def writable(self):
-        return True
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    return x
-
-
-def _child(path, index, conn):
-    """Run check `index` on the module at `path`; send back a result dict."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    out = _CappedOutput()
-    sys.stdout = sys.stderr = out
-    fn_name, name, fn = CHECKS[index]
-    result = {"function": fn_name, "check": name, "passed": False}
-    try:
-        import pynet
-        pynet.set_threads(1)
-        spec = importlib.util.spec_from_file_location("student_classifier", path)
-        mod = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException as e:
-            raise Failure("%s could not be loaded: %s: %s" % (os.path.basename(path), type(e).__name__, e)) from None
-        if not callable(getattr(mod, fn_name, None)):
-            raise Failure("%s does not define %s" % (os.path.basename(path), fn_name))
-        with np.errstate(all="ignore"):
-            fn(mod)
-        result["passed"] = True
-    except Failure as f:
-        result.update(message=f.message, input=_jsonable(f.inp), expected=_jsonable(f.expected),
-                      got=_jsonable(f.got), hint=f.hint)
-    except BaseException as e:
-        tb = traceback.extract_tb(e.__traceback__)
-        where = next((fr for fr in reversed(tb) if fr.filename == path), None)
-        at = " (%s line %d)" % (os.path.basename(path), where.lineno) if where else ""
-        result.update(message="raised %s: %s%s" % (type(e).__name__, str(e)[:300], at))
-    if out.count > 10000:
-        result["printed"] = out.count
-    try:
-        conn.send(result)
-    finally:
-        os._exit(0)
-
-
-def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
-    """Every check on the file at path, as a list of result dicts (in CHECKS order)."""
-    path = os.path.abspath(path)
-    ctx = multiprocessing.get_context("fork")
-    start = time.monotonic()
-    results = [None] * len(CHECKS)
-    pending = list(range(len(CHECKS)))
-    running = {}
-    while pending or running:
-        while pending and len(running) < PARALLEL:
-            i = pending.pop(0)
-            recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_child, args=(path, i, send), daemon=True)
-            p.start()
-            send.close()
-            running[i] = (p, recv, time.monotonic())
-        time.sleep(0.005)
-        for i, (p, recv, t0) in list(running.items()):
-            fn_name, name, _ = CHECKS[i]
-            res = None
-            if recv.poll():
-                try:
-                    res = recv.recv()
-                except (EOFError, OSError):
-                    res = {"function": fn_name, "check": name, "passed": False,
-                           "message": "the check's process died (exit code %s)" % p.exitcode}
-            elif not p.is_alive():
-                res = {"function": fn_name, "check": name, "passed": False,
-                       "message": "the check's process died (exit code %s)" % p.exitcode}
-            elif time.monotonic() - t0 > timeout:
-                p.kill()
-                res = {"function": fn_name, "check": name, "passed": False,
-                       "message": "did not return within %.1f s (an endless loop?)" % timeout}
-            elif time.monotonic() - start > budget:
-                p.kill()
-                res = {"function": fn_name, "check": name, "passed": False,
-                       "message": "not finished when the checker's %.0f s budget for all checks ran out "
-                                  "(other checks took their full %.1f s)" % (budget, timeout)}
-            if res is not None:
-                p.join(1)
-                recv.close()
-                if res.get("printed"):
-                    res["message"] = (res.get("message") or "passed") + "; printed %d characters" % res["printed"]
-                results[i] = res
-                del running[i]
-    return results
-
-
-def format_result(r):
-    lines = ["%s  %-16s %s" % ("PASS" if r["passed"] else "FAIL", r["function"], r["check"])]
-    if not r["passed"]:
-        lines.append("      %s" % r.get("message", ""))
-        for key in ("input", "expected", "got"):
-            if r.get(key) is not None:
-                v = r[key]
-                text = ", ".join("%s = %s" % (k, fmt(x)) for k, x in v.items()) if isinstance(v, dict) else fmt(v)
-                lines.append("      %-9s %s" % (key + ":", text))
-        if r.get("hint"):
-            lines.append("      hint:     %s" % r["hint"])
-    return "\n".join(lines)
-
-
-def gradescope(results):
-    tests = [{"name": "%s: %s" % (r["function"], r["check"]), "score": 1.0 if r["passed"] else 0.0,
-              "max_score": 1.0, "output": "passed" if r["passed"] else format_result(r)} for r in results]
-    return {"score": sum(t["score"] for t in tests), "tests": tests}
-
-
-def main(path="classifier.py", as_json=False, gradescope_path=None, stdout=None):
-    stdout = stdout or sys.stdout
-    if not os.path.isfile(path):
-        print("homework check: %s: no such file (run it in your homework folder, or name the file)" % path,
-              file=sys.stderr)
-        return 2
-    results = run_checks(path)
-    passed = sum(r["passed"] for r in results)
-    if gradescope_path:
-        from .init import _write
-        _write(gradescope_path, json.dumps(gradescope(results), indent=1) + "\n")
-    if as_json:
-        json.dump({"file": os.path.abspath(path), "passed": passed, "total": len(results), "checks": results},
-                  stdout, indent=1)
-        stdout.write("\n")
-    else:
-        for r in results:
-            print(format_result(r), file=stdout)
-        print("%d of %d checks passed%s" % (passed, len(results), "" if passed < len(results) else ": all done"),
-              file=stdout)
-    return 0 if passed == len(results) else 1
