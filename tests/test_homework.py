@@ -170,6 +170,8 @@ MUTANTS = [
      "    xt = transpose_matrix(l.inp)", "backward_layer", "delta's sign"),
     ("missing_transpose", "dx = matrix_mult_matrix(delta, wt)", "dx = matrix_mult_matrix(delta, l.w)",
      "backward_layer", "a missing transpose"),
+    ("missing_transpose_dw", "dw = matrix_mult_matrix(xt, delta)", "dw = matrix_mult_matrix(l.inp, delta)",
+     "backward_layer", "a missing transpose"),
     ("dw_not_stored", "    l.dw = dw\n", "", "backward_layer", "dw not stored"),
     ("returns_delta", "    return dx\n", "    return delta\n", "backward_layer", "returning delta instead of dx"),
     ("decay_sign", "b = axpy_matrix(-decay, l.w, l.dw)", "b = axpy_matrix(decay, l.w, l.dw)",
