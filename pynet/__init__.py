@@ -5,7 +5,7 @@ Everything below is re-exported from :mod:`pynet.matrix` and :mod:`pynet.classif
 the homework's ``src/matrix.py`` and ``src/hw4/classifier.py``.
 """
 from ._native import DivergedError, build_info, get_threads, set_seed, set_threads
-from .matrix import (Matrix, as_matrix, axpy_matrix, copy_matrix, gemm, make_matrix, matrix_mult_matrix,
+from .matrix import (Matrix, as_matrix, axpy_matrix, copy_matrix, free_matrix, gemm, make_matrix, matrix_mult_matrix,
                      random_matrix, transpose_matrix)
 from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TANH, Data, Layer, Model,
                          accuracy_model, activate_matrix, backward_layer, backward_model, cross_entropy_loss,
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",
-    "matrix_mult_matrix", "axpy_matrix", "gemm",
+    "matrix_mult_matrix", "axpy_matrix", "gemm", "free_matrix",
     "ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
     "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer", "make_layer",
     "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",

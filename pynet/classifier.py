@@ -22,7 +22,7 @@ import numpy as np
 
 from ._native import DivergedError, _index, _number, call, check, ffi, lib, raise_last, numpy_view
 from ._progress import Progress, progress_enabled
-from .matrix import Matrix, as_matrix, _adopt
+from .matrix import Matrix, as_matrix, _adopt, _owned
 
 __all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
            "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
@@ -42,6 +42,20 @@ class ACTIVATION(enum.IntEnum):
 
     def __repr__(self):
         return self.name
+
+    # Homework code compares activations with their names (``if a == 'LOGISTIC':``): a constant equals
+    # its name as well as its C value, and hashes like its name, so dicts keyed by names find it.
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.name == other
+        return int.__eq__(self, other)
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self):
+        return hash(self.name)
 
 
 LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
@@ -122,6 +136,23 @@ class Layer:
             return None
         return Matrix._wrap(m, (self._store, self._saved_in))
 
+    @inp.setter
+    def inp(self, m):
+        """``l.inp = x`` (the homework's ``l.in = in``): the layer saves x itself, not a copy, and
+        keeps it alive until the next forward or assignment; the C struct points at x's memory."""
+        if m is None:
+            with self._store.lock:
+                setattr(self._ptr, "in", {"rows": 0, "cols": 0, "data": ffi.NULL})
+                self._saved_in = None
+            return
+        x = as_matrix(m, "layer.inp")
+        if x.cols != self._ptr.w.rows:
+            raise ValueError("layer.inp: the layer takes %d inputs; cannot save a %dx%d matrix"
+                             % (self._ptr.w.rows, x.rows, x.cols))
+        with self._store.lock:
+            setattr(self._ptr, "in", x._m[0])
+            self._saved_in = x
+
     @property
     def w(self):
         return self._field("w")
@@ -157,6 +188,29 @@ class Layer:
     @v.setter
     def v(self, values):
         self._set("v", values)
+
+    @out.setter
+    def out(self, values):
+        """``l.out = out``: the values are copied into the layer's own output buffer (the C struct
+        keeps owning it), which grows when the batch size changes; out must be batch × outputs."""
+        values = np.asarray(values.data if isinstance(values, Matrix) else values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != self._ptr.w.cols:
+            raise ValueError("layer.out: the layer has %d outputs; cannot assign an array of shape %s"
+                             % (self._ptr.w.cols, values.shape))
+        with self._store.lock:
+            if values.shape[0] != self._ptr.out.rows:
+                # Let the C layer grow its output buffer the way a forward pass does, then put the
+                # saved input and mask back as they were.
+                m = getattr(self._ptr, "in")
+                saved_in, dropout = {"rows": m.rows, "cols": m.cols, "data": m.data}, self._ptr.dropout
+                self._ptr.dropout = 0.0
+                try:
+                    zeros = _owned(values.shape[0], self._ptr.w.rows)
+                    call(lib.forward_layer, self._ptr, zeros._m[0])
+                finally:
+                    self._ptr.dropout = dropout
+                    setattr(self._ptr, "in", saved_in)
+            self._field("out").data[...] = values
 
     @property
     def b(self):

@@ -225,6 +225,8 @@ def build_parser():
     r.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, or anything Pillow reads)")
     r.add_argument("--top", type=positive_int, default=1, metavar="K", help="show the K most likely classes")
     r.add_argument("--json", action="store_true", help="print one JSON object per image")
+    from .homework import register as register_homework   # the homework's own commands
+    register_homework(sub)
     return p
 
 
@@ -598,7 +600,8 @@ def cmd_predict(a):
 
 # ---- entry point ---------------------------------------------------------------------------------
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
+            "homework": lambda args: __import__("pynet.homework", fromlist=["run"]).run(args)}
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ import numpy as np
 from ._native import _index, _number, call, check, ffi, lib, numpy_view
 
 __all__ = ["Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",
-           "matrix_mult_matrix", "axpy_matrix", "gemm"]
+           "matrix_mult_matrix", "axpy_matrix", "gemm", "free_matrix"]
 
 
 class Matrix:
@@ -198,3 +198,12 @@ def gemm(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, out
              a._m.data, max(a.cols, 1), b._m.data, max(b.cols, 1), _number(beta, "beta"),
              out._m.data, max(out.cols, 1)))
     return out
+
+
+def free_matrix(m):
+    """The homework's ``free_matrix(m)``, for code written against it (``free_matrix(l.out); l.out = out``).
+    Python frees a matrix when its last reference goes, so this releases nothing itself: it is safe on
+    any Matrix (a layer's own buffers included), a numpy array or None, any number of times, and the
+    matrix stays usable afterwards."""
+    if m is not None and not isinstance(m, (Matrix, np.ndarray)):
+        raise TypeError("free_matrix: expected a Matrix, got %s" % type(m).__name__)
