@@ -38,6 +38,7 @@ import zlib
 
 import numpy as np
 
+from ._version import __version__
 from .classifier import ACTIVATION, Model, make_layer, make_model
 from .datasets._common import atomic_file
 
@@ -88,7 +89,6 @@ def _metadata(m, labels, info):
 
 
 def _pynet_version():
-    from . import __version__
     return __version__
 
 
