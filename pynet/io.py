@@ -39,6 +39,7 @@ import zlib
 import numpy as np
 
 from ._version import __version__
+from .errors import ModelFileError  # re-exported under its old name
 from .classifier import ACTIVATION, Model, make_layer, make_model
 from .datasets._common import atomic_file
 
@@ -48,16 +49,6 @@ FORMAT = "pynet-model"
 VERSION = 1
 _METADATA_LIMIT = 16 << 20    # bytes of JSON a reader accepts
 _ARRAY_LIMIT = 1 << 33        # bytes an array entry may claim (8 GiB): refuse absurd headers early
-
-
-class ModelFileError(ValueError):
-    """A model file exists but cannot be loaded: corrupt, truncated, of another type, or not what
-    its metadata says. ``path`` is the file, ``problem`` what is wrong."""
-
-    def __init__(self, path, problem):
-        super().__init__("%s: %s" % (path, problem))
-        self.path = str(path)
-        self.problem = problem
 
 
 # ---- saving ------------------------------------------------------------------------------------
