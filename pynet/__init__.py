@@ -16,7 +16,7 @@ from .io import ModelFileError, load_model, save_model
 from . import datasets
 from .datasets import load_image_classification_data
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",

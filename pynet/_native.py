@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from .errors import DivergedError  # re-exported under its old name
+
 try:
     from ._core import ffi, lib
 except ModuleNotFoundError as e:   # a source checkout whose C core was never built here
@@ -23,19 +25,6 @@ except ModuleNotFoundError as e:   # a source checkout whose C core was never bu
 
 __all__ = ["ffi", "lib", "DivergedError", "check", "raise_last", "call", "numpy_view",
            "set_seed", "set_threads", "get_threads", "build_info"]
-
-
-class DivergedError(FloatingPointError):
-    """Training stopped because the loss became NaN or infinite.
-
-    ``iteration`` is the 0-based step whose loss was bad, ``loss`` that value, and ``losses`` the
-    losses of every step up to and including it."""
-
-    def __init__(self, message, iteration, loss, losses):
-        super().__init__(message)
-        self.iteration = iteration
-        self.loss = loss
-        self.losses = losses
 
 
 _EXCEPTIONS = {

@@ -40,6 +40,8 @@ import zlib
 
 import numpy as np
 
+from ._version import __version__
+from .errors import ModelFileError  # re-exported under its old name
 from .classifier import ACTIVATION, Model, make_layer, make_model
 from ._npy import Budget, read_npy
 from .datasets._common import atomic_file
@@ -51,16 +53,6 @@ VERSION = 1
 _METADATA_LIMIT = 16 << 20    # bytes of JSON a reader accepts
 _ARRAY_LIMIT = 1 << 33        # bytes an array entry may claim (8 GiB): refuse absurd headers early
 _TOTAL_LIMIT = 1 << 33        # bytes all the arrays of one file may claim together (8 GiB)
-
-
-class ModelFileError(ValueError):
-    """A model file exists but cannot be loaded: corrupt, truncated, of another type, or not what
-    its metadata says. ``path`` is the file, ``problem`` what is wrong."""
-
-    def __init__(self, path, problem):
-        super().__init__("%s: %s" % (path, problem))
-        self.path = str(path)
-        self.problem = problem
 
 
 # ---- saving ------------------------------------------------------------------------------------
@@ -92,7 +84,6 @@ def _metadata(m, labels, info):
 
 
 def _pynet_version():
-    from . import __version__
     return __version__
 
 

@@ -12,26 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ChecksumError, DataFileError, DownloadError  # re-exported
+
 GZIP_MAGIC = b"\x1f\x8b"
 SPLITS = ("train", "test")
-
-
-class DataFileError(ValueError):
-    """A dataset file exists but is not what it should be: corrupt, truncated, in the wrong format,
-    or inconsistent with its companion file. ``path`` is the file, ``problem`` what is wrong."""
-
-    def __init__(self, path, problem):
-        super().__init__("%s: %s" % (path, problem))
-        self.path = str(path)
-        self.problem = problem
-
-
-class DownloadError(ConnectionError):
-    """A dataset file could not be fetched from any of its sources (offline, or none answered)."""
-
-
-class ChecksumError(ValueError):
-    """A file's content does not match its published checksum."""
 
 
 def check_split(split):
