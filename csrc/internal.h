@@ -2,7 +2,8 @@
  * layer workspace, the checks, and the unchecked steps the model-level loops call once shapes are
  * validated. Grouped by the file that defines them; the files call downwards only:
  * train → optim → model → layer → gemm → activations → exp → simd, with train and model using data,
- * and runtime.c / matrix.c used by all (tests/test_layout_c.py keeps it so). */
+ * optim's per-weight kernels (optim_kernels.c) level with gemm's microkernels, and runtime.c /
+ * matrix.c used by all (tests/test_layout_c.py keeps it so). */
 #ifndef PYNET_INTERNAL_H
 #define PYNET_INTERNAL_H
 
@@ -72,6 +73,22 @@ matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
  * backward overwrites delta and skips the first layer's dx. */
 matrix pn_forward_model(model m, matrix X, int training);
 int pn_backward_model(model m, matrix delta);
+
+/* ---- optim_kernels.c: the optimiser's loops over every weight (vectorised, threaded) ----------- */
+
+/* One Adam step's constants: g = scale·dw is the negative gradient of the mean loss;
+ * correction1/2 = 1 − β₁ᵗ, 1 − β₂ᵗ. */
+typedef struct pn_adam_args {
+    double rate, beta1, beta2, eps, decay, correction1, correction2, scale;
+} pn_adam_args;
+
+/* w, m, s, dw are n doubles each (they may not overlap); the update of optim.c's adam(), the same
+ * bits for every SIMD level and thread count. */
+void pn_adam_kernel(double *w, const double *dw, double *m, double *s, size_t n, const pn_adam_args *a);
+/* Σ x[i]², summed in an order fixed by n alone (the same for every SIMD level and thread count). */
+double pn_sum_squares(const double *x, size_t n);
+/* x[i] ← x[i]·f. */
+void pn_scale_array(double *x, size_t n, double f);
 
 /* ---- fast kernels (gemm.c, activations.c, exp.c) ------------------------------------------------ */
 

@@ -71,16 +71,15 @@ double scheduled_rate(const train_config *c, int step)
 }
 
 /* One Adam moment update over n weights: m and s track the gradient g = −scale·dw; the step moves
- * along −m̂/(√ŝ + eps), i.e. along +m of the negative gradient, matching the homework's sign. */
+ * along −m̂/(√ŝ + eps), i.e. along +m of the negative gradient, matching the homework's sign:
+ *     g = scale·dw;  m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g·g;
+ *     w ← w + rate·((m / (1 − β₁ᵗ)) / (√(s / (1 − β₂ᵗ)) + eps) − decay·w)
+ * in that order of operations, for every weight (optim_kernels.c runs it vectorised and threaded). */
 static void adam(double *w, const double *dw, double *m, double *s, size_t n, double rate, double beta1,
                  double beta2, double eps, double decay, double correction1, double correction2, double scale)
 {
-    for (size_t i = 0; i < n; i++) {
-        double g = scale * dw[i];   /* negative gradient of the mean loss */
-        m[i] = beta1 * m[i] + (1 - beta1) * g;
-        s[i] = beta2 * s[i] + (1 - beta2) * g * g;
-        w[i] += rate * ((m[i] / correction1) / (sqrt(s[i] / correction2) + eps) - decay * w[i]);
-    }
+    pn_adam_args a = {rate, beta1, beta2, eps, decay, correction1, correction2, scale};
+    pn_adam_kernel(w, dw, m, s, n, &a);
 }
 
 int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
@@ -111,19 +110,19 @@ double clip_gradients(model m, double max_norm, double grad_scale)
                 max_norm, grad_scale);
         return NAN;
     }
-    double sum = 0;
+    double sum = 0;   /* Σ dw² + Σ db², layer by layer, each in the order fixed by its size */
     for (int i = 0; i < m.n; i++) {
         const layer *l = &m.layers[i];
-        for (size_t j = 0; j < pn_size(l->dw); j++) sum += l->dw.data[j] * l->dw.data[j];
-        for (size_t j = 0; l->b.data && j < pn_size(l->db); j++) sum += l->db.data[j] * l->db.data[j];
+        sum += pn_sum_squares(l->dw.data, pn_size(l->dw));
+        if (l->b.data) sum += pn_sum_squares(l->db.data, pn_size(l->db));
     }
     double norm = fabs(grad_scale) * sqrt(sum);
     if (norm > max_norm) {
         double f = max_norm / norm;
         for (int i = 0; i < m.n; i++) {
             layer *l = &m.layers[i];
-            for (size_t j = 0; j < pn_size(l->dw); j++) l->dw.data[j] *= f;
-            for (size_t j = 0; l->b.data && j < pn_size(l->db); j++) l->db.data[j] *= f;
+            pn_scale_array(l->dw.data, pn_size(l->dw), f);
+            if (l->b.data) pn_scale_array(l->db.data, pn_size(l->db), f);
         }
     }
     return norm;

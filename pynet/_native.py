@@ -12,6 +12,14 @@ import numpy as np
 
 from .errors import DivergedError  # re-exported under its old name
 
+# OpenMP threads that finish their share of a step wait for the next one. GNU OpenMP's default is to
+# spin on the core for a while first, which on a busy machine takes the core from the thread doing
+# the work: with one other process busy on a 2-core machine a training step took 1.5-8x longer than
+# on one thread (docs/PERFORMANCE.md). Passive waiting sleeps instead. OpenMP reads this once, when
+# its runtime loads (next line, unless another library loaded the same runtime first); a value the
+# user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from ._core import ffi, lib
 except ModuleNotFoundError as e:   # a source checkout whose C core was never built here

@@ -1,5 +1,6 @@
 """The C files call downwards only (issue 9): train → optim → model → layer → gemm → activations → exp →
-simd, with train and model using data, and runtime.c / matrix.c leaves that every file may use.
+simd, with train and model using data, optim's per-weight kernels (optim_kernels.c) beside gemm's
+microkernels, and runtime.c / matrix.c leaves that every file may use.
 
 The call graph between csrc/*.c files is read from the sources: comments, strings and character
 literals are blanked out, top-level function definitions are found by brace depth, and a call
@@ -24,6 +25,7 @@ LEVELS = {
     "exp.c": 3,
     "activations.c": 4,
     "gemm_avx2.c": 5, "gemm_avx512.c": 5, "gemm.c": 6,
+    "optim_kernels.c": 5,   # optim.c's vectorised, threaded loops over the weights: simd and runtime only
     "matrix.c": 6.5,
     "layer.c": 7,
     "data.c": 7,
@@ -232,7 +234,7 @@ def test_runtime_is_a_leaf_and_matrix_uses_only_runtime_and_gemm():
 
 @pytest.mark.parametrize("src, dst", [
     ("train.c", "optim.c"), ("train.c", "model.c"), ("train.c", "data.c"),
-    ("optim.c", "model.c"), ("optim.c", "layer.c"),
+    ("optim.c", "model.c"), ("optim.c", "layer.c"), ("optim.c", "optim_kernels.c"), ("optim_kernels.c", "simd.c"),
     ("model.c", "layer.c"), ("model.c", "data.c"), ("model.c", "gemm.c"),
     ("layer.c", "gemm.c"), ("layer.c", "activations.c"),
     ("gemm.c", "activations.c"), ("gemm.c", "simd.c"),
