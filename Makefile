@@ -1,5 +1,6 @@
 # pynet's development tasks. `make` builds the C extension in place, `make test` runs every test
-# (the C test under AddressSanitizer + UBSan, then pytest), `make bench` the speed benchmark.
+# (the C test under AddressSanitizer + UBSan, then pytest), `make bench` the speed benchmarks
+# (bench.py: steps and GEMM against NumPy and PyTorch; bench_fit.py: the MNIST fit against scikit-learn and PyTorch).
 PYTHON ?= python3
 CC ?= cc
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -48,8 +49,10 @@ FUZZ_EXAMPLES ?= 20000
 fuzz: build
 	PYNET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q -p no:cacheprovider tests/fuzz
 
+# The benchmarks unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for NumPy and scikit-learn themselves (issue 14).
 bench: build
 	$(PYTHON) benchmarks/bench.py
+	$(PYTHON) benchmarks/bench_fit.py
 
 bench-data: build
 	$(PYTHON) benchmarks/bench_datasets.py

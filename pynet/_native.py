@@ -16,10 +16,11 @@ from .errors import DivergedError  # re-exported under its old name
 # spin on the core for a while first, which on a busy machine takes the core from the thread doing
 # the work: with one other process busy on a 2-core machine a training step took 1.5-8x longer than
 # on one thread (docs/PERFORMANCE.md). Passive waiting sleeps instead. OpenMP reads this once, when
-# its runtime loads (next line, unless another library loaded the same runtime first); a value the
-# user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# its runtime loads (the import below, unless another library loaded the same runtime first); a value
+# the user set is kept, and the setting is taken back afterwards so that it reaches no other library
+# (scikit-learn's own OpenMP runtime, say) nor child processes.
+_user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
+os.environ["OMP_WAIT_POLICY"] = _user_wait_policy or "PASSIVE"
 try:
     from ._core import ffi, lib
 except ModuleNotFoundError as e:   # a source checkout whose C core was never built here
@@ -30,6 +31,9 @@ except ModuleNotFoundError as e:   # a source checkout whose C core was never bu
         "pynet's compiled C core is missing from %s: this source checkout was not built in place (a "
         "plain `pip install .` builds it into site-packages, which this folder shadows). Run "
         "`pip install -e .` or `make` in %s." % (_here, os.path.dirname(_here))) from None
+finally:
+    if _user_wait_policy is None:
+        del os.environ["OMP_WAIT_POLICY"]
 
 __all__ = ["ffi", "lib", "DivergedError", "check", "raise_last", "call", "numpy_view",
            "set_seed", "set_threads", "get_threads", "build_info"]

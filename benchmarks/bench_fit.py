@@ -1,0 +1,236 @@
+"""benchmarks/bench_fit.py — a practitioner's first recipe, timed end to end (issue 14, `make bench`).
+
+Real MNIST (60,000 training digits in [0, 1], the 10,000 test digits), 784-256-10 relu with bias,
+Adam at rate 1e-3, batch 128, 2 epochs, trained by:
+
+- pynet ``fit`` (float64, the loop in C);
+- pynet ``MLPClassifier`` when ``from pynet import MLPClassifier`` works (skipped with a message if not);
+- scikit-learn's ``MLPClassifier`` (float64; hidden_layer_sizes=(256,), solver="adam",
+  learning_rate_init=1e-3, batch_size=128, alpha=0, max_iter=2);
+- PyTorch float32 when torch is importable (never a dependency): nn.Sequential + CrossEntropyLoss +
+  torch.optim.Adam over a shuffled index per epoch, the usual loop.
+
+Each is run 3 times; the table gives the median seconds per epoch (the runs' range beside it) and
+the test accuracy after the 2 epochs (of the median run). Then the step under load: with another
+process spinning on one core, the seconds per training step of pynet with every thread against one
+thread, under OpenMP's passive wait policy (pynet's default) and the active one (spinning waits).
+
+Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which put
+NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both
+unset (in its own process only, never in tests or CI) and prints the kernels threadpoolctl reports.
+
+usage: python benchmarks/bench_fit.py [--runs N] [--epochs E] [--no-busy]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(k in os.environ for k in BLAS_OVERRIDES) and __name__ == "__main__":
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import pynet  # noqa: E402
+from pynet import datasets  # noqa: E402
+
+HIDDEN, RATE, BATCH = 256, 1e-3, 128
+
+
+def load():
+    tr, te = datasets.load_mnist("train"), datasets.load_mnist("test")
+    return tr, te
+
+
+def pynet_model(seed):
+    pynet.set_seed(seed)
+    return pynet.make_model([pynet.make_layer(784, HIDDEN, pynet.RELU, bias=True),
+                             pynet.make_layer(HIDDEN, 10, pynet.SOFTMAX, bias=True)])
+
+
+def run_pynet_fit(tr, te, epochs, seed):
+    m = pynet_model(seed)
+    t = time.perf_counter()
+    pynet.fit(m, tr, epochs=epochs, batch=BATCH, optimizer="adam", rate=RATE, progress=False)
+    seconds = time.perf_counter() - t
+    return seconds / epochs, pynet.accuracy_model(m, te)
+
+
+def run_pynet_estimator(tr, te, epochs, seed):
+    from pynet import MLPClassifier
+    X, y = tr.X.data, tr.y.data.argmax(1)
+    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), solver="adam", learning_rate_init=RATE, batch_size=BATCH,
+                        alpha=0.0, max_iter=epochs, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - t
+    return seconds / epochs, clf.score(te.X.data, te.y.data.argmax(1))
+
+
+def run_sklearn(tr, te, epochs, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    X, y = tr.X.data, tr.y.data.argmax(1)
+    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), solver="adam", learning_rate_init=RATE, batch_size=BATCH,
+                        alpha=0.0, max_iter=epochs, random_state=seed, n_iter_no_change=epochs + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - t
+    return seconds / epochs, clf.score(te.X.data, te.y.data.argmax(1))
+
+
+def run_torch(tr, te, epochs, seed):
+    import torch
+    torch.manual_seed(seed)
+    X = torch.tensor(tr.X.data, dtype=torch.float32)
+    y = torch.tensor(tr.y.data.argmax(1))
+    net = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=RATE)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    n = (len(X) // BATCH) * BATCH
+    t = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(len(X))[:n]
+        for i in range(0, n, BATCH):
+            idx = perm[i:i + BATCH]
+            opt.zero_grad()
+            loss = loss_fn(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    seconds = time.perf_counter() - t
+    with torch.no_grad():
+        pred = net(torch.tensor(te.X.data, dtype=torch.float32)).argmax(1).numpy()
+    return seconds / epochs, float(np.mean(pred == te.y.data.argmax(1)))
+
+
+# ---- the step under load ------------------------------------------------------------------------
+
+def busy_child(threads, steps):
+    """(In a child process.) Seconds per fit step of the recipe on `threads` threads."""
+    tr, _ = load()
+    pynet.set_threads(threads)
+    m = pynet_model(1)
+    sub = pynet.make_data(tr.X.data[:steps * BATCH], tr.y.data[:steps * BATCH])
+    pynet.fit(m, sub, epochs=1, batch=BATCH, optimizer="adam", rate=RATE, progress=False)   # warm-up
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        pynet.fit(m, sub, epochs=1, batch=BATCH, optimizer="adam", rate=RATE, progress=False)
+        times.append((time.perf_counter() - t) / steps)
+    return statistics.median(times)
+
+
+def step_in_child(policy, threads, steps):
+    env = dict(os.environ, OMP_WAIT_POLICY=policy, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, __file__, "--busy-child", str(threads), str(steps)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds_per_step"]
+
+
+def busy_table(steps):
+    rows = []
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        for policy in ("PASSIVE", "ACTIVE"):
+            one = step_in_child(policy, 1, steps)
+            every = step_in_child(policy, os.cpu_count() or 1, steps)
+            rows.append((policy, one, every))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    quiet_one = step_in_child("PASSIVE", 1, steps)
+    quiet_all = step_in_child("PASSIVE", os.cpu_count() or 1, steps)
+    return rows, quiet_one, quiet_all
+
+
+def threadpools():
+    try:
+        import sklearn  # noqa: F401  (so that its OpenMP runtime is listed too)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["threadpoolctl not installed"]
+    return ["%s %s %s (%s, %d threads)" % (p.get("internal_api"), p.get("version"), p.get("architecture", ""),
+                                           Path(p.get("filepath", "?")).name, p.get("num_threads", 0))
+            for p in threadpool_info()]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--no-busy", action="store_true", help="skip the step under load")
+    ap.add_argument("--busy-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.busy_child:
+        print(json.dumps({"seconds_per_step": busy_child(*a.busy_child)}))
+        return 0
+    tr, te = load()
+    print("bench_fit: real MNIST, 784-%d-10 relu + bias, Adam rate %g, batch %d, %d epochs, %d runs each"
+          % (HIDDEN, RATE, BATCH, a.epochs, a.runs))
+    print("load averages at start: %.2f %.2f %.2f (2 cores shared with other work: figures are noisy)"
+          % os.getloadavg())
+    print("OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: %s" % ", ".join(
+        "%s=%s" % (k, os.environ[k]) if k in os.environ else "%s unset" % k for k in BLAS_OVERRIDES))
+    print("pynet: %s; OMP_WAIT_POLICY: %s" % (pynet.build_info(), os.environ.get("OMP_WAIT_POLICY")
+                                               or "unset (pynet loads its OpenMP runtime with PASSIVE)"))
+    contenders = [("pynet fit (float64)", run_pynet_fit)]
+    try:
+        from pynet import MLPClassifier  # noqa: F401
+        contenders.append(("pynet MLPClassifier (float64)", run_pynet_estimator))
+    except ImportError:
+        print("pynet MLPClassifier: not importable here (from pynet import MLPClassifier failed), skipped")
+    contenders.append(("scikit-learn MLPClassifier (float64)", run_sklearn))
+    try:
+        import torch
+        contenders.append(("PyTorch %s float32 (%d threads)" % (torch.__version__, torch.get_num_threads()),
+                           run_torch))
+    except ImportError:
+        print("PyTorch: not installed, skipped")
+    results = {}
+    for name, fn in contenders:
+        runs = [fn(tr, te, a.epochs, seed) for seed in range(a.runs)]
+        runs.sort()
+        mid = runs[len(runs) // 2]
+        results[name] = (mid[0], runs[0][0], runs[-1][0], mid[1])
+        print("  %-40s %.3f s/epoch (%.3f-%.3f), test acc. %.2f%%" % (name, mid[0], runs[0][0], runs[-1][0],
+                                                                      100 * mid[1]), flush=True)
+    print("threadpoolctl: " + "; ".join(threadpools()))
+    print()
+    print("| | s / epoch (median of %d; range) | test acc. after %d epochs |" % (a.runs, a.epochs))
+    print("|---|---:|---:|")
+    for name, (med, lo, hi, acc) in results.items():
+        print("| %s | %.3f (%.3f–%.3f) | %.2f%% |" % (name, med, lo, hi, 100 * acc))
+    ours = results["pynet fit (float64)"][0]
+    for name, (med, *_rest) in results.items():
+        if not name.startswith("pynet fit"):
+            print("pynet fit / %s: %.2f×" % (name, ours / med))
+    if not a.no_busy:
+        rows, quiet_one, quiet_all = busy_table(150)
+        print()
+        print("Step under load (seconds per Adam step of the recipe; another process spinning on one core):")
+        print("| OpenMP wait policy | 1 thread | %d threads | ratio |" % (os.cpu_count() or 1))
+        print("|---|---:|---:|---:|")
+        for policy, one, every in rows:
+            print("| %s | %.2f ms | %.2f ms | %.2f× |" % (policy.lower(), 1e3 * one, 1e3 * every, every / one))
+        print("| quiet machine, passive | %.2f ms | %.2f ms | %.2f× |" % (1e3 * quiet_one, 1e3 * quiet_all,
+                                                                         quiet_all / quiet_one))
+    print("load averages at end: %.2f %.2f %.2f" % os.getloadavg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
