@@ -19,9 +19,14 @@ Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_S
 NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both
 unset (in its own process only, never in tests or CI) and prints the kernels threadpoolctl reports.
 
-usage: python benchmarks/bench_fit.py [--runs N] [--epochs E] [--no-busy]
+``--threads N`` runs every contender on N threads (pynet.set_threads, torch.set_num_threads and
+threadpoolctl's limit for scikit-learn's BLAS): on a machine other work keeps busy, one thread each
+is the fairer comparison, since every library's threads then wait on each other.
+
+usage: python benchmarks/bench_fit.py [--runs N] [--epochs E] [--threads N] [--no-busy]
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -172,6 +177,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="threads for every contender (default: all cores)")
     ap.add_argument("--no-busy", action="store_true", help="skip the step under load")
     ap.add_argument("--busy-child", nargs=2, type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -179,6 +185,16 @@ def main(argv=None):
         print(json.dumps({"seconds_per_step": busy_child(*a.busy_child)}))
         return 0
     tr, te = load()
+    limit = contextlib.nullcontext
+    if a.threads:
+        pynet.set_threads(a.threads)
+        try:
+            import torch
+            torch.set_num_threads(a.threads)
+        except ImportError:
+            pass
+        from threadpoolctl import threadpool_limits
+        limit = lambda: threadpool_limits(a.threads)  # noqa: E731  (applied on entry to each block)
     print("bench_fit: real MNIST, 784-%d-10 relu + bias, Adam rate %g, batch %d, %d epochs, %d runs each"
           % (HIDDEN, RATE, BATCH, a.epochs, a.runs))
     print("load averages at start: %.2f %.2f %.2f (2 cores shared with other work: figures are noisy)"
@@ -202,7 +218,8 @@ def main(argv=None):
         print("PyTorch: not installed, skipped")
     results = {}
     for name, fn in contenders:
-        runs = [fn(tr, te, a.epochs, seed) for seed in range(a.runs)]
+        with limit():
+            runs = [fn(tr, te, a.epochs, seed) for seed in range(a.runs)]
         runs.sort()
         mid = runs[len(runs) // 2]
         results[name] = (mid[0], runs[0][0], runs[-1][0], mid[1])
@@ -226,8 +243,8 @@ def main(argv=None):
         print("|---|---:|---:|---:|")
         for policy, one, every in rows:
             print("| %s | %.2f ms | %.2f ms | %.2f× |" % (policy.lower(), 1e3 * one, 1e3 * every, every / one))
-        print("| quiet machine, passive | %.2f ms | %.2f ms | %.2f× |" % (1e3 * quiet_one, 1e3 * quiet_all,
-                                                                         quiet_all / quiet_one))
+        print("| no spinner (other load as it comes), passive | %.2f ms | %.2f ms | %.2f× |" % (
+            1e3 * quiet_one, 1e3 * quiet_all, quiet_all / quiet_one))
     print("load averages at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 
