@@ -377,8 +377,3 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             super().__setstate__(state)
         else:
             self.__dict__.update(state)
-
-    def __sklearn_tags__(self):   # scikit-learn >= 1.6
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        return tags
