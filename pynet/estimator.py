@@ -246,7 +246,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         n_train = X.shape[0] - (int(round(X.shape[0] * self.validation_fraction)) if early else 0)
         batch = self._batch(max(n_train, 1))
         d = make_data(X, self._label_indices(y), classes=len(self.classes_))
-        # fit's validation split needs a row on each side; scikit-learn's would fail on it too
         stop_reason = []
 
         def on_epoch(record):
