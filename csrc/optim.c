@@ -149,5 +149,6 @@ int pn_check_config(const char *fn, const train_config *c)
         return pn_fail(PN_ERR_VALUE, "%s: bad schedule settings: warmup=%d step_size=%d gamma=%g total_steps=%d "
                        "min_rate=%g", fn, c->warmup, c->step_size, c->gamma, c->total_steps, c->min_rate);
     if (!(c->clip >= 0)) return pn_fail(PN_ERR_VALUE, "%s: clip must be >= 0 (0: off), got %g", fn, c->clip);
+    if (!(c->l2 >= 0) || !isfinite(c->l2)) return pn_fail(PN_ERR_VALUE, "%s: l2 must be finite and >= 0, got %g", fn, c->l2);
     return PN_OK;
 }

@@ -162,6 +162,8 @@ typedef struct train_config {
     int total_steps;        /* PN_COSINE: the rate follows a half cosine from `rate` to min_rate */
     double min_rate;
     double clip;            /* > 0: rescale the gradient of the mean loss to global norm <= clip */
+    double l2;              /* L2 penalty (l2/2)·Σ‖w‖² on the batch's summed loss, in the gradient before
+                               clipping and the optimiser (scikit-learn's alpha; biases are not penalised) */
 } train_config;
 
 train_config default_train_config(void);          /* the homework's: SGD, constant rate, no clipping */

@@ -49,6 +49,9 @@ int train_steps(model m, data d, const train_config *c, int first_step, int step
         for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
         status = pn_backward_model(m, dL);
         if (status) break;
+        if (c->l2 > 0)   /* dw is the negative gradient of the summed loss: add that of (l2/2)·Σ‖w‖² */
+            for (int i = 0; i < m.n; i++)
+                for (size_t j = 0; j < pn_size(m.layers[i].w); j++) m.layers[i].dw.data[j] -= c->l2 * m.layers[i].w.data[j];
         if (c->clip > 0) clip_gradients(m, c->clip, 1.0 / batch);
         double rate = scheduled_rate(c, step);
         for (int i = 0; i < m.n && !status; i++)

@@ -18,6 +18,13 @@ from .datasets import load_image_classification_data
 
 from ._version import __version__
 
+
+def __getattr__(name):   # pynet.MLPClassifier imports scikit-learn on first use only (not in __all__)
+    if name == "MLPClassifier":
+        from .estimator import MLPClassifier
+        return MLPClassifier
+    raise AttributeError("module 'pynet' has no attribute %r" % name)
+
 __all__ = [
     "Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",
     "matrix_mult_matrix", "axpy_matrix", "gemm", "free_matrix",

@@ -37,7 +37,7 @@ def _choice(value, options, name):
 
 def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sgd", beta1=0.9, beta2=0.999,
                  eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, total_steps=None,
-                 min_rate=0.0, clip=0.0):
+                 min_rate=0.0, clip=0.0, l2=0.0):
     """A C ``train_config`` (see csrc/pynet_api.h) from keyword arguments, checked."""
     c = ffi.new("train_config *")
     c[0] = lib.default_train_config()
@@ -60,6 +60,9 @@ def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sg
     c.clip = _number(clip, "clip")
     if c.clip < 0:
         raise ValueError("clip must be >= 0 (0: off), got %g" % c.clip)
+    c.l2 = _number(l2, "l2")
+    if c.l2 < 0:
+        raise ValueError("l2 must be >= 0 (0: off), got %g" % c.l2)
     return c
 
 
@@ -210,7 +213,7 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
 
 def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
         beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
-        clip=0.0, validation=None, patience=None, progress=None, on_epoch=None):
+        clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None):
     """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
     is dropped). Returns a History.
 
@@ -219,6 +222,10 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     - ``schedule``: "constant", "step" (multiply by ``gamma`` every ``step_size`` epochs) or "cosine"
       (half cosine from ``rate`` to ``min_rate`` over the run); ``warmup`` epochs of linear warm-up.
     - ``clip``: rescale each step's gradient (of the mean loss) to global norm at most ``clip``.
+    - ``l2``: an L2 penalty (l2/2)·Σ‖w‖² added to each batch's summed loss, so to the mean loss
+      (l2/(2·batch))·Σ‖w‖² (scikit-learn's ``alpha``): its gradient goes through clipping and the
+      optimiser, Adam's moments included, unlike ``decay`` (for SGD the two are the same).
+    - ``shuffle``: False takes each epoch's rows in order instead of a fresh permutation.
     - ``validation``: a Data, or a fraction of d to hold out. With it, each epoch is evaluated, the
       best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
       without improvement) enables early stopping.
@@ -262,7 +269,7 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
             step_steps = count("step_size", step_size)
         cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
                            beta2=beta2, eps=eps, schedule=schedule, warmup=warmup_steps, step_size=step_steps,
-                           gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip)
+                           gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip, l2=l2)
         _check_fit_settings(cfg)
         try:
             losses = np.full(total, np.nan)
@@ -287,7 +294,10 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     step = 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        check(lib.shuffle_indices(perm_ptr, len(train_rows)))
+        if shuffle:
+            check(lib.shuffle_indices(perm_ptr, len(train_rows)))
+        else:
+            perm[:] = np.arange(len(train_rows), dtype=np.int32)
         rows[:] = train_rows[perm[:len(rows)]]
         bar = Progress(steps_per_epoch, "epoch %d/%d" % (epoch, epochs), unit="step", enabled=show,
                        tenths=False)

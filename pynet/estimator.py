@@ -1,0 +1,378 @@
+"""pynet.estimator — ``MLPClassifier``, pynet's multi-layer perceptron as a scikit-learn estimator.
+
+It is a thin layer over the public API: ``make_layer``/``make_model`` build the network,
+``pynet.fit`` trains it, ``predict_model`` predicts. scikit-learn's parameter names mean what they
+mean there (``alpha`` included: see the class docstring); pynet's own settings (dropout, schedules,
+clipping, threads) come after them. Labels may be any values ``numpy.unique`` can sort (ints,
+strings); inputs are checked the scikit-learn way (``validate_data``), so a 1-D sample to predict
+is refused with scikit-learn's usual "Expected 2D array" error and a column vector of labels is
+read as labels, with scikit-learn's DataConversionWarning.
+
+Pickling (which joblib, ``GridSearchCV(n_jobs=...)`` and ``clone`` of a fitted estimator need)
+stores the trained network through pynet's own model format (``save_model`` to bytes), never C
+pointers, and unpickling reads it back with ``load_model``. Optimiser state (momentum, Adam's
+moments) is not part of that format, so a ``warm_start`` or ``partial_fit`` after unpickling starts
+it afresh.
+
+This module imports scikit-learn; ``pynet`` itself imports it only when ``pynet.MLPClassifier`` is
+first used.
+"""
+import contextlib
+import numbers
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as e:   # pragma: no cover - the venv has scikit-learn
+    raise ImportError("pynet.MLPClassifier needs scikit-learn (>= 1.3): pip install 'pynet[sklearn]' "
+                      "or pip install scikit-learn") from e
+
+from ._native import get_threads, set_seed, set_threads
+from .classifier import make_data, make_layer, make_model, predict_model
+from .io import load_model, save_model
+from .training import fit as _fit
+
+__all__ = ["MLPClassifier", "ACTIVATIONS"]
+
+# scikit-learn's activation names -> pynet's (lrelu is pynet's own: leaky relu, slope 0.1 below 0)
+ACTIVATIONS = {"identity": "linear", "logistic": "logistic", "tanh": "tanh", "relu": "relu", "lrelu": "lrelu"}
+SOLVERS = ("sgd", "adam")
+
+
+def _validate_data(est, *args, **kwargs):
+    """scikit-learn's input validation: ``validate_data`` from 1.6 on, the method before."""
+    try:
+        from sklearn.utils.validation import validate_data
+    except ImportError:   # scikit-learn < 1.6
+        return est._validate_data(*args, **kwargs)
+    return validate_data(est, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """Run the C kernels on n threads inside the block (None: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    before = get_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(before)
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """A multi-layer perceptron classifier trained by pynet's C core, with scikit-learn's interface.
+
+    The network is ``n_features → hidden_layer_sizes… → n_classes``, every layer with a bias, the
+    hidden layers with ``activation``, the last with softmax (for two classes too), trained on the
+    cross-entropy with ``pynet.fit`` in shuffled epochs of ``batch_size`` rows.
+
+    scikit-learn's parameters (same names, same meaning):
+
+    - ``hidden_layer_sizes``: tuple of hidden widths (an int for one layer; ``()`` for none).
+    - ``activation``: 'identity', 'logistic', 'tanh', 'relu', or pynet's 'lrelu'.
+    - ``solver``: 'adam' or 'sgd' (SGD with classical momentum ``momentum``; scikit-learn's
+      Nesterov variant is not offered). ``beta_1``, ``beta_2``, ``epsilon``: Adam's.
+    - ``alpha``: the L2 penalty. scikit-learn minimises, on each batch of b rows,
+      ``mean cross-entropy + (alpha / (2·b))·Σ‖W‖²`` over the weight matrices (not the biases), so
+      its gradient adds ``(alpha/b)·W``. That is ``pynet.fit(l2=alpha)``: fit's ``l2`` penalises the
+      batch's *summed* loss by ``(l2/2)·Σ‖W‖²``, the same objective divided by b, and its gradient
+      goes through Adam's moments as scikit-learn's does. (For SGD it equals the homework's
+      ``decay=alpha``: ``v = dw − alpha·w + m·v``, ``w += (rate/b)·v``; Adam's ``decay`` is
+      decoupled AdamW decay, which is a different thing.)
+    - ``batch_size``: rows per step, 'auto' = min(200, n_samples); clipped (with a warning) to the
+      training rows. As in ``pynet.fit``, each epoch's last partial batch is skipped (a different
+      one each epoch when shuffling).
+    - ``learning_rate_init``: the step size (for SGD that of the mean loss's gradient).
+    - ``max_iter``: epochs. ``tol``, ``n_iter_no_change``: stop when the training loss (or, with
+      ``early_stopping``, the validation accuracy) has not improved by ``tol`` for more than
+      ``n_iter_no_change`` consecutive epochs, as scikit-learn does; otherwise a
+      ConvergenceWarning after ``max_iter`` epochs.
+    - ``early_stopping``, ``validation_fraction``: hold out that share of the rows (at random, not
+      stratified), score each epoch on it and keep the weights of the best epoch.
+    - ``shuffle``, ``random_state``, ``warm_start``, ``verbose`` (fit's per-epoch lines, on stderr).
+      ``random_state`` seeds pynet's one generator (``pynet.set_seed``) at the start of ``fit``
+      and of the first ``partial_fit``: weights, shuffles, the validation split and dropout masks.
+
+    pynet's own: ``dropout`` (on each hidden layer's output, i.e. the next layer's input),
+    ``input_dropout``, ``schedule`` ('constant', 'step', 'cosine'), ``warmup``, ``step_size``
+    (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``threads`` (C kernel threads
+    during fit and predict; None leaves pynet's setting alone).
+
+    Fitted attributes: ``classes_``, ``n_features_in_`` (and ``feature_names_in_`` for a
+    DataFrame), ``n_layers_``, ``n_outputs_``, ``out_activation_`` ('softmax'), ``coefs_`` and
+    ``intercepts_`` (copies of the weights), ``loss_``, ``best_loss_``, ``loss_curve_`` (per epoch:
+    the mean cross-entropy of its batches plus the L2 penalty at the end-of-epoch weights),
+    ``validation_scores_`` and ``best_validation_score_`` (None without ``early_stopping``),
+    ``n_iter_`` (epochs, summed over warm starts as in scikit-learn), ``t_`` (training rows seen)
+    and ``model_``, the pynet Model (``model_.labels`` are ``str`` of the classes), usable with the
+    homework API and ``pynet.save_model``.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 dropout=0.0, input_dropout=0.0, schedule="constant", warmup=0, step_size=None, gamma=0.1,
+                 min_rate=0.0, clip=0.0, threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.schedule = schedule
+        self.warmup = warmup
+        self.step_size = step_size
+        self.gamma = gamma
+        self.min_rate = min_rate
+        self.clip = clip
+        self.threads = threads
+
+    # ---- parameters ---------------------------------------------------------------------------
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise ValueError("MLPClassifier: hidden_layer_sizes must be an int or a sequence of ints, got %r"
+                             % (self.hidden_layer_sizes,)) from None
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError("MLPClassifier: hidden_layer_sizes must be positive ints, got %r"
+                             % (self.hidden_layer_sizes,))
+        return tuple(int(s) for s in sizes)
+
+    def _check_params(self):
+        """The estimator's own checks (fit checks the numbers it is given, naming them)."""
+        if self.activation not in ACTIVATIONS:
+            raise ValueError("MLPClassifier: unknown activation %r; valid: %s"
+                             % (self.activation, ", ".join(ACTIVATIONS)))
+        if self.solver not in SOLVERS:
+            raise ValueError("MLPClassifier: unknown solver %r; valid: %s" % (self.solver, ", ".join(SOLVERS)))
+        if not (isinstance(self.alpha, numbers.Real) and np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError("MLPClassifier: alpha must be a finite number >= 0, got %r" % (self.alpha,))
+        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
+            raise ValueError("MLPClassifier: max_iter must be an int >= 1, got %r" % (self.max_iter,))
+        if not (isinstance(self.n_iter_no_change, numbers.Integral) and self.n_iter_no_change >= 1):
+            raise ValueError("MLPClassifier: n_iter_no_change must be an int >= 1, got %r" % (self.n_iter_no_change,))
+        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
+            raise ValueError("MLPClassifier: tol must be a number >= 0, got %r" % (self.tol,))
+        if self.early_stopping and not (isinstance(self.validation_fraction, numbers.Real)
+                                        and 0 < self.validation_fraction < 1):
+            raise ValueError("MLPClassifier: validation_fraction must be in (0, 1), got %r"
+                             % (self.validation_fraction,))
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
+                                              and not isinstance(self.batch_size, bool) and self.batch_size >= 1)):
+            raise ValueError("MLPClassifier: batch_size must be 'auto' or an int >= 1, got %r" % (self.batch_size,))
+        return self._hidden_sizes()
+
+    def _batch(self, n_rows):
+        if self.batch_size == "auto":
+            return min(200, n_rows)
+        if self.batch_size > n_rows:
+            warnings.warn("MLPClassifier: batch_size %d is larger than the %d training rows; using %d"
+                          % (self.batch_size, n_rows, n_rows))
+            return n_rows
+        return int(self.batch_size)
+
+    # ---- the network --------------------------------------------------------------------------
+
+    def _seed(self):
+        # pynet has one generator; an int repeats the run, None draws a seed from numpy's global one
+        set_seed(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)))
+
+    def _build(self, n_features, sizes):
+        widths = (n_features,) + sizes + (len(self.classes_),)
+        act = ACTIVATIONS[self.activation]
+        layers = []
+        for i in range(len(widths) - 1):
+            last = i == len(widths) - 2
+            layers.append(make_layer(widths[i], widths[i + 1], "softmax" if last else act, bias=True,
+                                     dropout=self.input_dropout if i == 0 else self.dropout))
+        m = make_model(layers)
+        m.labels = [str(c) for c in self.classes_]
+        m.info = {"trained_by": "pynet.MLPClassifier"}
+        self.model_ = m
+        self.n_layers_ = len(widths)
+        self.n_outputs_ = len(self.classes_)
+        self.out_activation_ = "softmax"
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self._no_improvement_count = 0
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _label_indices(self, y):
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.minimum(idx, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != y
+        if np.any(unknown):
+            raise ValueError("MLPClassifier: y has labels %s that are not in classes_ %s"
+                             % (np.unique(np.asarray(y)[unknown])[:5].tolist(), self.classes_.tolist()))
+        return idx
+
+    def _train(self, X, y, epochs, incremental):
+        """Epochs of pynet.fit on (X, y); records the curves and applies scikit-learn's stopping rule."""
+        early = self.early_stopping and not incremental
+        n_train = X.shape[0] - (int(round(X.shape[0] * self.validation_fraction)) if early else 0)
+        batch = self._batch(max(n_train, 1))
+        d = make_data(X, self._label_indices(y), classes=len(self.classes_))
+        stop_reason = []
+
+        def on_epoch(record):
+            self.n_iter_ += 1
+            self.t_ += n_train
+            penalty = 0.5 * self.alpha / batch * sum(float(np.dot(w.ravel(), w.ravel()))
+                                                     for w in (l.w.data for l in self.model_.layers))
+            self.loss_ = record["train_loss"] + penalty
+            self.loss_curve_.append(self.loss_)
+            if incremental:
+                return False
+            if early:   # scikit-learn's _update_no_improvement_count
+                score = record["val_accuracy"]
+                self.validation_scores_.append(score)
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if score < self.best_validation_score_ + self.tol else 0)
+                self.best_validation_score_ = max(self.best_validation_score_, score)
+            else:
+                self._no_improvement_count = (self._no_improvement_count + 1
+                                              if self.loss_ > self.best_loss_ - self.tol else 0)
+            self.best_loss_ = min(self.best_loss_, self.loss_)
+            if self._no_improvement_count > self.n_iter_no_change:
+                stop_reason.append("%s did not improve more than tol=%f for %d consecutive epochs"
+                                   % ("Validation score" if early else "Training loss", self.tol,
+                                      self.n_iter_no_change))
+                return True
+            return False
+
+        with _threads(self.threads):
+            _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver, rate=self.learning_rate_init,
+                 momentum=self.momentum, l2=self.alpha, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
+                 schedule=self.schedule, warmup=self.warmup, step_size=self.step_size, gamma=self.gamma,
+                 min_rate=self.min_rate, clip=self.clip, shuffle=self.shuffle,
+                 validation=self.validation_fraction if early else None, progress=bool(self.verbose),
+                 on_epoch=on_epoch)
+        if stop_reason:
+            self._no_improvement_count = 0   # as scikit-learn: a warm start gets its full patience
+            if self.verbose:
+                print("%s. Stopping." % stop_reason[0])
+        elif not incremental:
+            warnings.warn("MLPClassifier: stochastic optimiser: maximum iterations (%d) reached and the "
+                          "optimization hasn't converged yet." % epochs, ConvergenceWarning)
+        self.coefs_ = [l.w.data.copy() for l in self.model_.layers]
+        self.intercepts_ = [l.b.data.reshape(-1).copy() for l in self.model_.layers]
+        return self
+
+    # ---- scikit-learn's interface -------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train on X (n_samples × n_features) and labels y (any sortable values); returns self.
+        With ``warm_start`` and a fitted estimator, training continues from the current weights."""
+        sizes = self._check_params()
+        first = not (self.warm_start and hasattr(self, "model_"))
+        X, y = _validate_data(self, X, y, dtype=np.float64, order="C", reset=first)
+        check_classification_targets(y)
+        self._seed()
+        if first:
+            classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError("MLPClassifier: needs at least 2 classes to learn from, got 1 class (%r)"
+                                 % (classes[0],))
+            self.classes_ = classes
+            self._build(X.shape[1], sizes)
+        return self._train(X, y, self.max_iter, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of training on (X, y). The first call needs ``classes``, every label that
+        will ever be seen; later calls continue from the current weights. Returns self."""
+        sizes = self._check_params()
+        first = not hasattr(self, "model_")
+        X, y = _validate_data(self, X, y, dtype=np.float64, order="C", reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("MLPClassifier.partial_fit: the first call needs classes, every label the "
+                                 "model will see")
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError("MLPClassifier: needs at least 2 classes to learn from, got %d class"
+                                 % len(classes))
+            self.classes_ = classes
+            self._seed()
+            self._build(X.shape[1], sizes)
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError("MLPClassifier.partial_fit: classes=%r is not the same as on the first call (%r)"
+                             % (list(classes), self.classes_.tolist()))
+        return self._train(X, y, 1, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples × n_classes, columns in the order of ``classes_``)."""
+        check_is_fitted(self)
+        X = _validate_data(self, X, dtype=np.float64, order="C", reset=False)
+        with _threads(self.threads):
+            return np.array(predict_model(self.model_, X).data)
+
+    def predict_log_proba(self, X):
+        """The logarithm of predict_proba (−inf where a probability underflowed to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row, as a label from ``classes_``."""
+        proba = self.predict_proba(X)   # first: it checks that the estimator is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ---- pickling through pynet's model format ----------------------------------------------
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        if "model_" in state:
+            with tempfile.TemporaryDirectory(prefix="pynet-pickle-") as folder:
+                path = os.path.join(folder, "model.npz")
+                save_model(state["model_"], path)
+                with open(path, "rb") as f:
+                    state["model_"] = f.read()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if isinstance(state.get("model_"), bytes):
+            with tempfile.TemporaryDirectory(prefix="pynet-pickle-") as folder:
+                path = os.path.join(folder, "model.npz")
+                with open(path, "wb") as f:
+                    f.write(state["model_"])
+                state["model_"] = load_model(path)
+        if hasattr(super(), "__setstate__"):
+            super().__setstate__(state)
+        else:
+            self.__dict__.update(state)
