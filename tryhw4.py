@@ -47,26 +47,25 @@ class UsageError(Exception):
     """A bad command line or environment: reported in one line, exit status 2."""
 
 
-_loaded = {}
+def read_dataset(name, data_dir):
+    """(train, test, source) with the bias column, as the homework's loader made them."""
+    from pynet import datasets
+    from pynet.experiments import MissingData
+    try:
+        folder, is_sample = datasets.locate(name, "train", data_dir)
+        train = datasets.load(name, "train", root=data_dir, bias=True)
+        test = datasets.load(name, "test", root=data_dir, bias=True)
+    except (FileNotFoundError, ValueError) as e:
+        raise MissingData("%s: %s" % (name, e)) from None
+    return train, test, "%s, %s" % (name, "the sample bundled with pynet" if is_sample else folder)
 
 
 def load_dataset(name, data_dir, limit=None):
-    """(train, test, source) with the bias column, as the homework's loader made them; ``source``
-    says where they came from. With ``limit``, only the first ``limit`` rows of each (views, not
-    copies). Each dataset is loaded once per process."""
-    from pynet import datasets
-    from pynet.experiments import MissingData
-    key = (name, data_dir)
-    if key not in _loaded:
-        try:
-            folder, is_sample = datasets.locate(name, "train", data_dir)
-            train = datasets.load(name, "train", root=data_dir, bias=True)
-            test = datasets.load(name, "test", root=data_dir, bias=True)
-        except (FileNotFoundError, ValueError) as e:
-            raise MissingData("%s: %s" % (name, e)) from None
-        source = "%s, %s" % (name, "the sample bundled with pynet" if is_sample else folder)
-        _loaded[key] = (train, test, source)
-    train, test, source = _loaded[key]
+    """(train, test, source) with the bias column; ``source`` says where they came from. With
+    ``limit``, only the first ``limit`` rows of each (views, not copies). Each dataset is read once
+    per process (on a Dask cluster: once per worker), from the path it is found at."""
+    from pynet.sweep import cached_data
+    train, test, source = cached_data(read_dataset, name, data_dir)
     if limit:
         train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
         source += ", first %d rows" % limit
