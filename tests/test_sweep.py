@@ -1,0 +1,125 @@
+"""The homework's sweeps on a real Dask cluster: a LocalCluster of two worker processes on loopback
+(no mocks). The cluster's results must be the serial Runner's, bit for bit; a worker killed in the
+middle of a sweep is replaced and its run redone; a run that raises is reported and the others go
+on; each worker reads a dataset once. Small budgets (--iters / --limit) keep this file short."""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+import tryhw4  # noqa: E402
+from pynet import experiments as ex  # noqa: E402
+from pynet import sweep  # noqa: E402
+
+LIMIT = 1000
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = sweep.local_client(2)
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+
+
+def serial(ids, iters, limit=LIMIT):
+    runner = ex.Runner(tryhw4.BUILDERS, lambda name: tryhw4.load_dataset(name, None, limit)[:2], iters=iters,
+                       progress=False)
+    for exp_id in ids:
+        runner.run(exp_id)
+    return runner
+
+
+def on_cluster(client, ids, iters, limit=LIMIT, **kw):
+    runner = sweep.ClusterRunner(client, tryhw4.BUILDERS, tryhw4.load_dataset, limit=limit, iters=iters, **kw)
+    return runner, runner.run_all(ids)
+
+
+def test_a_two_experiment_sweep_equals_the_serial_one(client, mnist_root):
+    ids = ex.resolve(["2.3.2"])                  # 2.3.1, then 2.3.2 with 2.3.1's best activation
+    assert ids == ["2.3.1", "2.3.2"]
+    lines = []
+    runner, failed = on_cluster(client, ids, iters=5, log=lines.append)
+    assert failed == [] and runner.skipped == {} and runner.failed_runs == []
+    expected = serial(ids, iters=5)
+    assert json.dumps(runner.results) == json.dumps(expected.results)     # bit for bit, in the same order
+    assert runner.models["2.3.1"] is not None
+    for a, b in zip(runner.models["2.3.2"].layers, expected.models["2.3.2"].layers):
+        assert (a.w.data == b.w.data).all()
+    # progress counts runs across the cluster: 4 activations + 5 rates
+    assert [l.split("]")[0] for l in lines] == ["[%d/9" % k for k in range(1, 10)]
+    assert len(runner.workers_used) == 2
+    for key, loaded in client.run(sweep.worker_loads).items():   # read once per worker, never per run
+        assert loaded == [("mnist", None)], key
+
+
+def test_a_killed_worker_is_replaced_and_its_run_redone(client, mnist_root):
+    ids = ["2.3.1"]
+    client.wait_for_workers(2)
+    before = client.run(os.getpid)
+    killed = {}
+
+    def kill_a_busy_worker():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, keys in client.processing().items() if any("pynet-run-" in str(k) for k in keys)]
+            if busy:
+                time.sleep(0.3)          # inside the run (or its first data read)
+                busy = [w for w, keys in client.processing().items() if any("pynet-run-" in str(k) for k in keys)]
+                if busy:
+                    killed["pid"], killed["keys"] = before[busy[0]], client.processing()[busy[0]]
+                    os.kill(killed["pid"], signal.SIGKILL)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    runner, failed = on_cluster(client, ids, iters=1500)
+    killer.join()
+    assert killed and killed["keys"], "no worker was busy to kill"
+    assert failed == [] and runner.failed_runs == []
+    assert json.dumps(runner.results) == json.dumps(serial(ids, iters=1500).results)
+    client.wait_for_workers(2, timeout=60)
+    after = client.run(os.getpid)
+    assert killed["pid"] not in after.values() and len(after) == 2       # the nanny started a new one
+    # the scheduler ran the killed worker's run again, elsewhere, to the end
+    key = killed["keys"][0]
+    story = client.run_on_scheduler(lambda dask_scheduler: [tuple(t[1:3]) for t in dask_scheduler.story(key)])
+    assert ("processing", "released") in story                             # lost with its worker
+    assert story.index(("processing", "memory")) > story.index(("processing", "released"))   # then done again
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(client, mnist_root, monkeypatch):
+    monkeypatch.setitem(ex.EXPERIMENTS, "9.1", dict(title="Softmax: batch size", dataset="mnist", model="softmax",
+                                                     sweep="batch", values=[64, 0, 32], question="Which batch?"))
+    warnings = []
+    runner, failed = on_cluster(client, ["2.2.1", "9.1"], iters=3, warn=warnings.append)
+    assert failed == []
+    assert [r["label"] for r in runner.results["9.1"]["runs"]] == ["batch=64", "batch=32"]
+    assert runner.failed_runs == [{"experiment": "9.1", "label": "batch=0",
+                                   "error": "ValueError: batch must be >= 1, got 0"}]
+    assert any("9.1 batch=0 failed: ValueError: batch must be >= 1" in w for w in warnings)
+    assert runner.results["2.2.1"] == serial(["2.2.1"], iters=3).results["2.2.1"]
+
+
+def test_missing_data_skips_the_experiment_and_its_dependents(client, tmp_path):
+    runner = sweep.ClusterRunner(client, tryhw4.BUILDERS, tryhw4.load_dataset, data_dir=str(tmp_path / "nowhere"),
+                                 iters=2)
+    failed = runner.run_all(["2.3.1", "3.2.1"])
+    assert failed == ["2.3.1", "3.2.1"] and runner.results == {}
+    assert "nowhere" in runner.skipped["2.3.1"]
+    assert runner.skipped["3.2.1"] == "it needs 2.3.1, which did not run"
+
+
+def test_without_dask_the_message_says_how_to_get_it():
+    assert "pip install 'dask[distributed]'" in sweep.DASK_HINT
+    assert "pip install pynet" not in sweep.DASK_HINT     # an unrelated 'pynet' is on the package index
