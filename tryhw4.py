@@ -126,14 +126,17 @@ def experiments(args, ids):
     started = time.perf_counter()
     sources = []
 
-    def save(exp_id=None, run=None, seconds=None):
+    def save(runner):
         if report_dir:
-            report.write_json(os.path.join(report_dir, "results.json"),
-                              {"seed": args.seed, "iters": args.iters, "limit": args.limit, "data": meta.get("data"),
-                               "experiments": runner.results})
+            results = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "data": meta.get("data"),
+                       "experiments": runner.results}
+            if meta.get("failed_runs"):
+                results["failed_runs"] = meta["failed_runs"]
+            report.write_json(os.path.join(report_dir, "results.json"), results)
             report.write_json(os.path.join(report_dir, "timings.json"),
-                              {"threads": meta["threads"], "seconds": runner.timings,
-                               "total_seconds": time.perf_counter() - started})
+                              dict({"threads": meta["threads"], "seconds": runner.timings,
+                                    "total_seconds": time.perf_counter() - started},
+                                   **({"workers": meta["workers"]} if "workers" in meta else {})))
 
     def load(name):
         train, test, source = load_dataset(name, args.data, args.limit)
@@ -141,8 +144,44 @@ def experiments(args, ids):
         meta["data"] = "; ".join(sources)
         return train, test
 
+    if args.workers or args.scheduler:
+        runner, failed = on_cluster(args, ex.resolve(ids), log, save, meta)
+    else:
+        runner, failed = serially(args, ids, load, log, save, meta)
+    total = time.perf_counter() - started
+    if runner.results:   # the results table prints even with --quiet
+        print("%s%-40s %-24s %9s %9s" % ("" if args.quiet else "\n", "experiment", "best setting", "train", "test"))
+        for exp_id, result in runner.results.items():
+            best = runner.best(exp_id)
+            print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
+                                                   100 * best["train_accuracy"], 100 * best["test_accuracy"]))
+        print("total %.1f s" % total)
+    elif not args.quiet:
+        print("total %.1f s" % total)
+    if report_dir and runner.results:
+        save(runner)
+        weights = None
+        softmax_ids = [i for i in runner.results if ex.EXPERIMENTS[i]["model"] == "softmax"]
+        if softmax_ids and runner.models.get(softmax_ids[0]) is not None:
+            m = runner.models[softmax_ids[0]]
+            labels = runner.data_info["mnist"]["labels"] if hasattr(runner, "data_info") else runner.data("mnist")[0].labels
+            w = m.layers[0].w.data
+            side = int(round((w.shape[0] - 1) ** 0.5))
+            if side * side == w.shape[0] - 1:
+                weights = (w, labels or [str(k) for k in range(w.shape[1])], side)
+        files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
+        if not report.have_matplotlib():
+            print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
+        print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
+    return 1 if failed or meta.get("failed_runs") else 0
+
+
+def serially(args, ids, load, log, save, meta):
+    """Every run in this process, one after another: (runner, experiments that did not run)."""
+    from pynet import experiments as ex
     runner = ex.Runner(BUILDERS, load, seed=args.seed, iters=args.iters,
-                       progress=(not args.quiet) and sys.stderr.isatty(), log=log, on_run=save)
+                       progress=(not args.quiet) and sys.stderr.isatty(), log=log,
+                       on_run=lambda *a: save(runner))
     failed = []
     for exp_id in ex.resolve(ids):
         if any(dep in failed for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
@@ -160,32 +199,54 @@ def experiments(args, ids):
             runner.timings.pop(exp_id, None)
             meta.setdefault("skipped", {})[exp_id] = str(e).splitlines()[0]
             print("tryhw4.py: %s skipped: %s" % (exp_id, str(e).splitlines()[0]), file=sys.stderr)
-    total = time.perf_counter() - started
-    if runner.results:   # the results table prints even with --quiet
-        print("%s%-40s %-24s %9s %9s" % ("" if args.quiet else "\n", "experiment", "best setting", "train", "test"))
-        for exp_id, result in runner.results.items():
-            best = runner.best(exp_id)
-            print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
-                                                   100 * best["train_accuracy"], 100 * best["test_accuracy"]))
-        print("total %.1f s" % total)
-    elif not args.quiet:
-        print("total %.1f s" % total)
-    if report_dir and runner.results:
-        save()
-        weights = None
-        softmax_ids = [i for i in runner.results if ex.EXPERIMENTS[i]["model"] == "softmax"]
-        if softmax_ids and runner.models.get(softmax_ids[0]) is not None:
-            m = runner.models[softmax_ids[0]]
-            train = runner.data("mnist")[0]
-            w = m.layers[0].w.data
-            side = int(round((w.shape[0] - 1) ** 0.5))
-            if side * side == w.shape[0] - 1:
-                weights = (w, train.labels or [str(k) for k in range(w.shape[1])], side)
-        files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
-        if not report.have_matplotlib():
-            print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
-        print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
-    return 1 if failed else 0
+    return runner, failed
+
+
+def on_cluster(args, ids, log, save, meta):
+    """The runs as Dask tasks, on a LocalCluster of --workers processes or the cluster at --scheduler:
+    (runner, experiments that did not run). Results and report are the serial ones."""
+    from pynet import sweep
+
+    def note(runner):   # what the serial path's load() and skip messages put in meta
+        meta.pop("skipped", None)
+        if runner.skipped:
+            meta["skipped"] = dict(runner.skipped)
+        if runner.failed_runs:
+            meta["failed_runs"] = list(runner.failed_runs)
+        threads = sorted(set(runner.threads_used))
+        if threads:
+            meta["threads"] = threads[0] if len(threads) == 1 else "%d to %d" % (threads[0], threads[-1])
+        meta["data"] = "; ".join("%s (%d training and %d test examples)" % (
+            d["source"], d["train_rows"], d["test_rows"]) for d in runner.data_info.values())
+
+    try:
+        client = sweep.local_client(args.workers) if args.workers else sweep.remote_client(args.scheduler)
+    except ImportError as e:
+        raise UsageError("--%s: %s" % ("workers" if args.workers else "scheduler", e)) from None
+    except OSError as e:
+        raise UsageError(str(e)) from None
+    try:
+        meta["workers"] = len(client.scheduler_info(n_workers=-1)["workers"])
+        runner = sweep.ClusterRunner(client, BUILDERS, load_dataset, data_dir=args.data, limit=args.limit,
+                                     seed=args.seed, iters=args.iters, threads=args.threads, log=log,
+                                     warn=lambda msg: print("tryhw4.py: " + msg, file=sys.stderr),
+                                     on_run=lambda *a: (note(runner), save(runner)))
+        log("%d runs on %d Dask workers (%s)" % (
+            sum(len(ex_values(i)) for i in ids), meta["workers"],
+            "a local cluster" if args.workers else "scheduler %s" % args.scheduler))
+        failed = runner.run_all(ids)
+    finally:
+        cluster = getattr(client, "cluster", None) if args.workers else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    note(runner)
+    return runner, failed
+
+
+def ex_values(exp_id):
+    from pynet.experiments import EXPERIMENTS
+    return EXPERIMENTS[exp_id].get("values", [None])
 
 
 def parse_args(argv):
@@ -210,7 +271,14 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N training and N test examples of each dataset (quick checks)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); the same seed gives the same numbers")
-    p.add_argument("--threads", type=int, metavar="N", help="threads for the C kernels (default: all cores)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="threads for the C kernels (default: all cores; with --workers or --scheduler, a machine's "
+                        "cores / the runs it runs at once)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run the experiments' runs on a local Dask cluster of N worker processes "
+                        "(needs: pip install 'dask[distributed]')")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run them on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.1:8786)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines or per-run output (the results table still prints)")
     args = p.parse_args(argv)
     if args.iters is not None and args.iters < 1:
@@ -221,6 +289,12 @@ def parse_args(argv):
         p.error("--seed must be >= 0, got %d" % args.seed)
     if args.threads is not None and args.threads < 1:
         p.error("--threads must be >= 1, got %d" % args.threads)
+    if args.workers is not None and args.workers < 1:
+        p.error("--workers must be >= 1, got %d" % args.workers)
+    if args.workers and args.scheduler:
+        p.error("--workers starts a local cluster and --scheduler uses an existing one: give one of them")
+    if (args.workers or args.scheduler) and not (args.all or args.experiment or args.report):
+        p.error("--workers and --scheduler run experiments: add --all, --experiment N or --report DIR")
     for e in args.experiment or []:
         if e not in EXPERIMENTS:
             p.error("unknown experiment %r; valid: %s" % (e, ", ".join(EXPERIMENTS)))
@@ -231,7 +305,7 @@ def main(argv=None):
     from pynet.experiments import ORDER
     args = parse_args(argv)
     pynet.set_seed(args.seed)
-    if args.threads:
+    if args.threads and not (args.workers or args.scheduler):
         pynet.set_threads(args.threads)
     try:
         if args.all:

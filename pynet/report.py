@@ -264,12 +264,16 @@ def _figures(results, out_dir, weights):
 def _blocks(results, timings, meta, figures, plots_available):
     """The report as a list of (kind, payload)."""
     b = [("h1", "pynet: homework 4 experiments")]
-    b.append(("p", "Data: %s. Seed %s. Model builders from tryhw4.py. pynet %s, %d thread(s)." % (
-        meta.get("data", "?"), meta.get("seed"), meta.get("version", "?"), meta.get("threads", 1))))
+    b.append(("p", "Data: %s. Seed %s. Model builders from tryhw4.py. pynet %s, %s thread(s)%s." % (
+        meta.get("data", "?"), meta.get("seed"), meta.get("version", "?"), meta.get("threads", 1),
+        " per run, on %d Dask workers" % meta["workers"] if meta.get("workers") else "")))
     if not plots_available:
         b.append(("p", PLOT_HINT))
     for exp_id, reason in (meta.get("skipped") or {}).items():
         b.append(("p", "Skipped: %s (%s)." % (exp_id, reason)))
+    for f in meta.get("failed_runs") or []:
+        b.append(("p", "Failed: the %s run of %s raised %s; the other runs went on without it." % (
+            f["label"], f["experiment"], f["error"])))
     summary = [["experiment", "best setting", "test accuracy", "runs", "seconds"]]
     for exp_id, result in results.items():
         ok = [r for r in result["runs"] if not r["diverged"]] or result["runs"]

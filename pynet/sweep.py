@@ -152,7 +152,8 @@ class ClusterRunner(ex.Runner):
         self.skipped = {}
         self.failed_runs = []
         self.data_info = {}
-        self.workers_used = set()
+        self.workers_used = set()        # worker process ids that returned a run
+        self.threads_used = []           # threads each run had
         _ship_by_value([load, *builders.values()])
 
     def _tasks(self, exp_id):
@@ -238,6 +239,7 @@ class ClusterRunner(ex.Runner):
                 run = out["run"]
                 self.data_info.setdefault(specs[exp_id]["dataset"], out["data"])
                 self.workers_used.add(out["pid"])
+                self.threads_used.append(out["threads"])
                 self.log("[%d/%d] %s %s: %s  final loss %s  train %.2f%%  test %.2f%%  (%.1fs, %d thread%s)" % (
                     done_runs, total, exp_id, specs[exp_id]["title"], run["label"],
                     "diverged at iteration %d" % run["diverged_at"] if run["diverged"] else "%.4f" % run["final_loss"],
@@ -261,6 +263,10 @@ class ClusterRunner(ex.Runner):
         order = {i: n for n, i in enumerate(ids)}
         self.results = dict(sorted(self.results.items(), key=lambda kv: order[kv[0]]))
         self.timings = dict(sorted(self.timings.items(), key=lambda kv: order[kv[0]]))
+        first = {}               # datasets in the order the serial Runner would have loaded them
+        for exp_id in ids:
+            first.setdefault(specs[exp_id]["dataset"], len(first))
+        self.data_info = dict(sorted(self.data_info.items(), key=lambda kv: first[kv[0]]))
         return failed
 
     def _finish(self, exp_id, state):
