@@ -5,6 +5,7 @@ on; each worker reads a dataset once. Small budgets (--iters / --limit) keep thi
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -120,6 +121,51 @@ def test_missing_data_skips_the_experiment_and_its_dependents(client, tmp_path):
     assert runner.skipped["3.2.1"] == "it needs 2.3.1, which did not run"
 
 
-def test_without_dask_the_message_says_how_to_get_it():
-    assert "pip install 'dask[distributed]'" in sweep.DASK_HINT
-    assert "pip install pynet" not in sweep.DASK_HINT     # an unrelated 'pynet' is on the package index
+
+
+def test_tryhw4_workers_gives_the_serial_results_json(tmp_path, mnist_root):
+    """What varies between the two runs is timings.json (seconds, threads, workers) and the report's
+    seconds and thread count; results.json holds no timings, so it must be identical."""
+    quick = ["-e", "2.2.1", "-e", "2.3.2", "--iters", "3", "--limit", str(LIMIT), "--quiet", "--report"]
+    assert tryhw4.main(quick + [str(tmp_path / "serial")]) == 0
+    assert tryhw4.main(quick + [str(tmp_path / "dask"), "--workers", "2"]) == 0
+    assert (tmp_path / "serial" / "results.json").read_bytes() == (tmp_path / "dask" / "results.json").read_bytes()
+    timings = json.loads((tmp_path / "dask" / "timings.json").read_text())
+    assert timings["workers"] == 2 and timings["threads"] == max(1, sweep.available_cores() // 2)
+    assert "on 2 Dask workers" in (tmp_path / "dask" / "report.md").read_text()
+
+
+def test_tryhw4_scheduler_reports_a_failing_run(client, tmp_path, mnist_root, monkeypatch, capsys):
+    monkeypatch.setitem(ex.EXPERIMENTS["2.2.2"], "values", [0.1, float("nan"), 0.01])
+    rc = tryhw4.main(["-e", "2.2.2", "--iters", "3", "--limit", str(LIMIT), "--quiet", "--threads", "1",
+                      "--scheduler", client.scheduler.address, "--report", str(tmp_path)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "2.2.2 rate=nan failed: ValueError" in err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["label"] for r in results["experiments"]["2.2.2"]["runs"]] == ["rate=0.1", "rate=0.01"]
+    assert results["failed_runs"][0]["label"] == "rate=nan"
+    md = (tmp_path / "report.md").read_text()
+    assert "Failed: the rate=nan run of 2.2.2 raised ValueError" in md and "1 thread(s) per run" in md
+
+
+def test_tryhw4_workers_without_dask_says_how_to_get_it():
+    code = ("import sys, runpy; sys.modules['distributed'] = None; "
+            "sys.argv = ['tryhw4.py', '-e', '2.2.1', '--workers', '2']; runpy.run_path(%r, run_name='__main__')"
+            % str(REPO / "tryhw4.py"))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    # never 'pip install pynet[dask]' outside a checkout: an unrelated 'pynet' is on the package index
+    assert "pip install 'dask[distributed]'" in p.stderr and "pip install pynet" not in p.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-e", "2.2.1", "--workers", "0"], "--workers must be >= 1, got 0"),
+    (["-e", "2.2.1", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "give one of them"),
+    (["--workers", "2"], "add --all, --experiment N or --report DIR"),
+])
+def test_tryhw4_bad_cluster_options_are_one_line(args, message):
+    p = subprocess.run([sys.executable, str(REPO / "tryhw4.py"), *args], capture_output=True, text=True,
+                       cwd=str(REPO), timeout=120)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
