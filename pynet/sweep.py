@@ -42,12 +42,12 @@ def available_cores():
 
 def local_client(workers):
     """A Client on a new LocalCluster of ``workers`` processes on loopback, one task at a time each
-    (pynet's kernels bring their own threads), no dashboard."""
+    (pynet's kernels bring their own threads), its dashboard on a free port."""
     distributed = import_distributed()
     if workers < 1:
         raise ValueError("workers must be >= 1, got %d" % workers)
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address=":0")
     return distributed.Client(cluster)
 
 
