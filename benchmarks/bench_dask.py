@@ -42,7 +42,6 @@ def main():
     client = sweep.local_client(args.workers)
     print("LocalCluster of %d workers up: %.2f s" % (args.workers, time.perf_counter() - t0))
     runner = sweep.ClusterRunner(client, tryhw4.BUILDERS, tryhw4.load_dataset)
-    runner._slots = sweep.task_slots(client)
     _, tasks = runner._tasks("2.2.2")
     task = tasks[0]
     client.submit(nothing, task, pure=False).result()          # warm up: imports on the workers

@@ -154,6 +154,7 @@ class ClusterRunner(ex.Runner):
         self.data_info = {}
         self.workers_used = set()        # worker process ids that returned a run
         self.threads_used = []           # threads each run had
+        self._slots = {}                 # host -> tasks at once there; read from the scheduler by run_all
         _ship_by_value([load, *builders.values()])
 
     def _tasks(self, exp_id):
