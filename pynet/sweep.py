@@ -46,8 +46,11 @@ def local_client(workers):
     distributed = import_distributed()
     if workers < 1:
         raise ValueError("workers must be >= 1, got %d" % workers)
+    import logging
+    # silence_logs: a run that raises is reported once, by ClusterRunner, not also as the worker's
+    # multi-line "Compute Failed" log with the whole task in it
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=":0")
+                                       host="127.0.0.1", dashboard_address=":0", silence_logs=logging.CRITICAL)
     return distributed.Client(cluster)
 
 
