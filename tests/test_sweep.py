@@ -111,8 +111,8 @@ def test_a_failing_run_is_reported_and_the_others_go_on(client, mnist_root, monk
     monkeypatch.setitem(ex.EXPERIMENTS, "9.1", dict(title="Softmax: batch size", dataset="mnist", model="softmax",
                                                      sweep="batch", values=[64, 0, 32], question="Which batch?"))
     warnings = []
-    runner, failed = on_cluster(client, ["2.2.1", "9.1"], iters=3, warn=warnings.append)
-    assert failed == []
+    runner, failed = on_cluster(client, ["2.2.1", "9.1"], iters=3, warn=warnings.append, threads=2)
+    assert failed == [] and runner.threads_used == [2, 2, 2]     # --threads overrides cores / workers
     assert [r["label"] for r in runner.results["9.1"]["runs"]] == ["batch=64", "batch=32"]
     assert runner.failed_runs == [{"experiment": "9.1", "label": "batch=0",
                                    "error": "ValueError: batch must be >= 1, got 0"}]
