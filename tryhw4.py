@@ -206,6 +206,7 @@ def on_cluster(args, ids, log, save, meta):
     """The runs as Dask tasks, on a LocalCluster of --workers processes or the cluster at --scheduler:
     (runner, experiments that did not run). Results and report are the serial ones."""
     from pynet import sweep
+    from pynet.experiments import EXPERIMENTS
 
     def note(runner):   # what the serial path's load() and skip messages put in meta
         meta.pop("skipped", None)
@@ -226,13 +227,19 @@ def on_cluster(args, ids, log, save, meta):
     except OSError as e:
         raise UsageError(str(e)) from None
     try:
+        try:
+            client.wait_for_workers(1, timeout=60)
+        except TimeoutError:
+            raise UsageError("the Dask scheduler at %s has no workers (waited 60 s); start some with: "
+                             "dask worker %s" % (args.scheduler, args.scheduler)) from None
         meta["workers"] = len(client.scheduler_info(n_workers=-1)["workers"])
         runner = sweep.ClusterRunner(client, BUILDERS, load_dataset, data_dir=args.data, limit=args.limit,
                                      seed=args.seed, iters=args.iters, threads=args.threads, log=log,
                                      warn=lambda msg: print("tryhw4.py: " + msg, file=sys.stderr),
                                      on_run=lambda *a: (note(runner), save(runner)))
-        log("%d runs on %d Dask workers (%s)" % (
-            sum(len(ex_values(i)) for i in ids), meta["workers"],
+        runs = sum(len(EXPERIMENTS[i].get("values", [None])) for i in ids)
+        log("%d run%s on %d Dask worker%s (%s)" % (
+            runs, "" if runs == 1 else "s", meta["workers"], "" if meta["workers"] == 1 else "s",
             "a local cluster" if args.workers else "scheduler %s" % args.scheduler))
         failed = runner.run_all(ids)
     finally:
@@ -242,11 +249,6 @@ def on_cluster(args, ids, log, save, meta):
             cluster.close()
     note(runner)
     return runner, failed
-
-
-def ex_values(exp_id):
-    from pynet.experiments import EXPERIMENTS
-    return EXPERIMENTS[exp_id].get("values", [None])
 
 
 def parse_args(argv):
