@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -177,3 +178,33 @@ def test_tryhw4_bad_cluster_options_are_one_line(args, message):
     p = subprocess.run([sys.executable, str(REPO / "tryhw4.py"), *args], capture_output=True, text=True,
                        cwd=str(REPO), timeout=120)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gridsearchcv_runs_on_the_dask_backend_with_the_serial_results(client):
+    """scikit-learn's GridSearchCV over pynet.MLPClassifier with joblib's Dask backend: the fits run as
+    tasks on the cluster's worker processes (the estimator travels through pynet's safe model format)
+    and the scores equal a serial search's, bit for bit."""
+    joblib = pytest.importorskip("joblib")
+    from distributed import get_task_stream
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+    from pynet import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:600] / 16.0
+    y = y[:600]
+    grid = {"learning_rate_init": [1e-3, 1e-2], "alpha": [0.0, 1e-3]}
+
+    def search():
+        est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, batch_size=64, random_state=0, threads=1)
+        return GridSearchCV(est, grid, cv=2)
+
+    with get_task_stream(client) as tasks, joblib.parallel_config(backend="dask"):
+        on_dask = search().fit(X, y)
+    serial_search = search().fit(X, y)
+    assert len(tasks.data) >= len(on_dask.cv_results_["params"]) * 2   # every fit ran on a worker
+    assert {t["worker"] for t in tasks.data} <= set(client.scheduler_info()["workers"])
+    np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"], serial_search.cv_results_["mean_test_score"])
+    assert on_dask.best_params_ == serial_search.best_params_
+    assert on_dask.best_estimator_.score(X, y) == serial_search.best_estimator_.score(X, y)
