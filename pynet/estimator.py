@@ -32,8 +32,8 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
 except ImportError as e:   # pragma: no cover - the venv has scikit-learn
-    raise ImportError("pynet.MLPClassifier needs scikit-learn (>= 1.3): pip install 'pynet[sklearn]' "
-                      "or pip install scikit-learn") from e
+    raise ImportError("pynet.MLPClassifier needs scikit-learn (>= 1.3): pip install scikit-learn "
+                      "(in a pynet checkout: pip install -e '.[sklearn]')") from e
 
 from ._native import get_threads, set_seed, set_threads
 from .classifier import make_data, make_layer, make_model, predict_model

@@ -4,7 +4,7 @@
 
 Draws validation accuracy (solid) and training-batch accuracy (dotted, measured with dropout on)
 per epoch, one colour per log, and the training loss below. Needs matplotlib (pip install
-'pynet[plot]')."""
+matplotlib)."""
 import csv
 import sys
 
