@@ -154,7 +154,11 @@ void pn_gather_rows(data d, const int *rows, data batch);
 
 /* ---- optim.c ------------------------------------------------------------------------------------ */
 
-/* PN_OK if c is a usable training configuration: the one range check of every setting. */
-int pn_check_config(const char *fn, const train_config *c);
+/* update_layer and adam_update_layer that also store in *sum (when not NULL) the sum of the layer's
+ * new weights and bias, computed in the update's own pass: non-finite iff a weight became so (or
+ * the sum overflowed, which train_steps tells apart by looking). */
+int pn_update_layer(layer *l, double rate, double momentum, double decay, double *sum);
+int pn_adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
+                         int t, double grad_scale, double *sum);
 
 #endif

@@ -7,25 +7,36 @@
 #include <math.h>
 #include <string.h>
 
-int update_layer(layer *l, double rate, double momentum, double decay)
+/* The SGD step over n weights; returns the sum of the new weights, computed in the same pass: it is
+ * NaN or infinite when any weight is (train_steps' divergence check costs no extra pass). */
+static double sgd(double *w, double *v, const double *dw, size_t n, double rate, double momentum, double decay)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = dw[i] - decay * w[i] + momentum * v[i];
+        w[i] += rate * v[i];
+        sum += w[i];
+    }
+    return sum;
+}
+
+int pn_update_layer(layer *l, double rate, double momentum, double decay, double *sum)
 {
     int status = pn_check_layer("update_layer", l);
     if (status) return status;
     if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
         return pn_fail(PN_ERR_VALUE, "update_layer: rate, momentum and decay must be finite, got %g, %g, %g",
                        rate, momentum, decay);
-    double *w = l->w.data, *v = l->v.data;
-    const double *dw = l->dw.data;
-    size_t n = pn_size(l->w);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = dw[i] - decay * w[i] + momentum * v[i];
-        w[i] += rate * v[i];
-    }
-    for (int j = 0; l->b.data && j < l->b.cols; j++) {   /* biases are not decayed */
-        l->vb.data[j] = l->db.data[j] + momentum * l->vb.data[j];
-        l->b.data[j] += rate * l->vb.data[j];
-    }
+    double total = sgd(l->w.data, l->v.data, l->dw.data, pn_size(l->w), rate, momentum, decay);
+    if (l->b.data)   /* biases are not decayed */
+        total += sgd(l->b.data, l->vb.data, l->db.data, (size_t)l->b.cols, rate, momentum, 0.0);
+    if (sum) *sum = total;
     return PN_OK;
+}
+
+int update_layer(layer *l, double rate, double momentum, double decay)
+{
+    return pn_update_layer(l, rate, momentum, decay, NULL);
 }
 
 
@@ -75,15 +86,20 @@ double scheduled_rate(const train_config *c, int step)
  *     g = scale·dw;  m ← β₁m + (1 − β₁)g;  s ← β₂s + (1 − β₂)g·g;
  *     w ← w + rate·((m / (1 − β₁ᵗ)) / (√(s / (1 − β₂ᵗ)) + eps) − decay·w)
  * in that order of operations, for every weight (optim_kernels.c runs it vectorised and threaded). */
-static void adam(double *w, const double *dw, double *m, double *s, size_t n, double rate, double beta1,
-                 double beta2, double eps, double decay, double correction1, double correction2, double scale)
+static double adam(double *w, const double *dw, double *m, double *s, size_t n, double rate, double beta1,
+                   double beta2, double eps, double decay, double correction1, double correction2, double scale)
 {
     pn_adam_args a = {rate, beta1, beta2, eps, decay, correction1, correction2, scale};
     pn_adam_kernel(w, dw, m, s, n, &a);
+    /* the sum of the new weights, for train_steps' divergence check: a pass of its own here (the kernel
+     * stays bit-identical across SIMD levels), small beside Adam's square roots and divisions */
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += w[i];
+    return sum;
 }
 
-int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
-                      int t, double grad_scale)
+int pn_adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
+                         int t, double grad_scale, double *sum)
 {
     const char *fn = "adam_update_layer";
     if (!l || !l->ws || !l->w.data) return pn_fail(PN_ERR_VALUE, "%s: the layer has no weights (make it with make_layer)", fn);
@@ -97,9 +113,19 @@ int adam_update_layer(layer *l, double rate, double beta1, double beta2, double 
     if (!ws->adam_s && !(ws->adam_s = pn_alloc(n, fn))) return PN_ERR_NOMEM;
     if (nb && !ws->adam_sb && !(ws->adam_sb = pn_alloc(nb, fn))) return PN_ERR_NOMEM;
     double c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t);
-    adam(l->w.data, l->dw.data, l->v.data, ws->adam_s, n, rate, beta1, beta2, eps, decay, c1, c2, grad_scale);
-    if (nb) adam(l->b.data, l->db.data, l->vb.data, ws->adam_sb, nb, rate, beta1, beta2, eps, 0.0, c1, c2, grad_scale);
+    double total = adam(l->w.data, l->dw.data, l->v.data, ws->adam_s, n, rate, beta1, beta2, eps, decay, c1, c2,
+                        grad_scale);
+    if (nb)
+        total += adam(l->b.data, l->db.data, l->vb.data, ws->adam_sb, nb, rate, beta1, beta2, eps, 0.0, c1, c2,
+                      grad_scale);
+    if (sum) *sum = total;
     return PN_OK;
+}
+
+int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
+                      int t, double grad_scale)
+{
+    return pn_adam_update_layer(l, rate, beta1, beta2, eps, decay, t, grad_scale, NULL);
 }
 
 double clip_gradients(model m, double max_norm, double grad_scale)
@@ -136,6 +162,10 @@ int pn_check_config(const char *fn, const train_config *c)
     if (!isfinite(c->rate) || !isfinite(c->momentum) || !isfinite(c->decay))
         return pn_fail(PN_ERR_VALUE, "%s: rate, momentum and decay must be finite, got %g, %g, %g", fn,
                        c->rate, c->momentum, c->decay);
+    if (!(c->rate > 0)) return pn_fail(PN_ERR_VALUE, "%s: rate must be > 0, got %g", fn, c->rate);
+    if (!(c->momentum >= 0 && c->momentum < 1))
+        return pn_fail(PN_ERR_VALUE, "%s: momentum must be in [0, 1), got %g", fn, c->momentum);
+    if (c->decay < 0) return pn_fail(PN_ERR_VALUE, "%s: decay must be >= 0, got %g", fn, c->decay);
     if (c->optimizer != PN_SGD && c->optimizer != PN_ADAM)
         return pn_fail(PN_ERR_VALUE, "%s: unknown optimizer %d; valid: PN_SGD=0, PN_ADAM=1", fn, (int)c->optimizer);
     if (c->optimizer == PN_ADAM && (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0)))
@@ -148,6 +178,11 @@ int pn_check_config(const char *fn, const train_config *c)
         (c->schedule == PN_COSINE && (c->total_steps < 1 || !isfinite(c->min_rate))))
         return pn_fail(PN_ERR_VALUE, "%s: bad schedule settings: warmup=%d step_size=%d gamma=%g total_steps=%d "
                        "min_rate=%g", fn, c->warmup, c->step_size, c->gamma, c->total_steps, c->min_rate);
+    if (!(c->min_rate >= 0 && c->min_rate <= c->rate))
+        return pn_fail(PN_ERR_VALUE, "%s: min_rate must be in [0, rate] = [0, %g], got %g", fn, c->rate, c->min_rate);
+    if (c->schedule == PN_STEP && !(c->gamma > 0))   /* gamma > 1 is allowed: the rate may rise */
+        return pn_fail(PN_ERR_VALUE, "%s: gamma (the step schedule's factor per step) must be > 0, got %g", fn,
+                       c->gamma);
     if (!(c->clip >= 0)) return pn_fail(PN_ERR_VALUE, "%s: clip must be >= 0 (0: off), got %g", fn, c->clip);
     if (!(c->l2 >= 0) || !isfinite(c->l2)) return pn_fail(PN_ERR_VALUE, "%s: l2 must be finite and >= 0, got %g", fn, c->l2);
     return PN_OK;

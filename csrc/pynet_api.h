@@ -167,6 +167,11 @@ typedef struct train_config {
 } train_config;
 
 train_config default_train_config(void);          /* the homework's: SGD, constant rate, no clipping */
+/* PN_OK if c is a usable configuration: the one range check of every setting, used by every training
+ * loop (train_model, train_steps; fit calls it with fn "fit"): batch >= 1, rate > 0, momentum in
+ * [0, 1), decay >= 0, Adam's beta1, beta2 in [0, 1) and eps > 0, min_rate in [0, rate], a step
+ * schedule's gamma > 0 (it may be > 1), clip >= 0. The message starts with fn. */
+int pn_check_config(const char *fn, const train_config *c);
 double scheduled_rate(const train_config *c, int step);   /* the rate at 0-based step */
 int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
                       int t, double grad_scale);   /* t: 1-based step; gradient = −grad_scale·dw */
@@ -176,6 +181,12 @@ int shuffle_indices(int *idx, int n);             /* idx ← a uniform permutati
 /* `steps` training steps numbered from first_step (for the schedule and Adam). Step s uses the
  * rows rows[s*batch .. s*batch+batch) when rows is not NULL (e.g. a shuffled epoch), else rows
  * drawn uniformly with replacement. Losses, NaN handling and the return value as train_model;
- * correct[s], when not NULL, counts the batch rows the model (in training mode) got right. */
+ * correct[s], when not NULL, counts the batch rows the model (in training mode) got right.
+ * Beyond the loss, each update is checked (in its own pass, at no measurable cost): an update that
+ * leaves a weight or bias NaN or infinite stops training with PN_ERR_NONFINITE, the message naming
+ * the step, the layer and the entry, and, when the batch held NaN or infinite input, that input. */
 int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
                 double *losses, int *correct);
+/* After a training loop returned PN_ERR_NONFINITE on this thread: the step it stopped at, the layer
+ * whose weights became non-finite (-1: the loss did) and whether the batch held non-finite input. */
+void pn_last_divergence(int *step, int *layer, int *bad_input);

@@ -6,11 +6,81 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
+
+static _Thread_local int diverged_step = -1, diverged_layer = -1, diverged_input = 0;
+
+void pn_last_divergence(int *step, int *layer, int *bad_input)
+{
+    if (step) *step = diverged_step;
+    if (layer) *layer = diverged_layer;
+    if (bad_input) *bad_input = diverged_input;
+}
+
+/* Index of the first NaN or infinite entry of a[0..n), or -1. */
+static long first_nonfinite(const double *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++)
+        if (!isfinite(a[i])) return (long)i;
+    return -1;
+}
+
+/* Records and reports that step `step` went non-finite: in layer `li`'s update (li >= 0, at
+ * entry `at` of its weights, or of its bias when `in_bias`) or in the loss (li < 0). Names the
+ * first non-finite input of the batch, and of the data, when there is one: that is the cause then,
+ * not the learning rate. Only called on failure, so its scans cost nothing in training. */
+static int diverged(const char *fn, model m, data d, data b, int step, int li, long at, int in_bias,
+                    double loss, double rate)
+{
+    char what[160];
+    if (li >= 0) {
+        const layer *l = &m.layers[li];
+        const matrix *w = in_bias ? &l->b : &l->w;
+        snprintf(what, sizeof what, "the update of step %d made layer %d's %s non-finite (%s[%ld][%ld] = %g)",
+                 step, li, in_bias ? "bias" : "weights", in_bias ? "b" : "w", at / w->cols, at % w->cols,
+                 w->data[at]);
+    } else {
+        snprintf(what, sizeof what, "the loss became %g at iteration %d", loss, step);
+    }
+    diverged_step = step;
+    diverged_layer = li;
+    long bx = first_nonfinite(b.X.data, pn_size(b.X)), by = first_nonfinite(b.y.data, pn_size(b.y));
+    diverged_input = bx >= 0 || by >= 0;
+    if (diverged_input) {
+        const matrix *bm = bx >= 0 ? &d.X : &d.y;
+        long at_d = first_nonfinite(bm->data, pn_size(*bm));
+        const char *name = bx >= 0 ? "X" : "y";
+        long bat = bx >= 0 ? bx : by;
+        int bcols = bx >= 0 ? b.X.cols : b.y.cols;
+        if (at_d >= 0)
+            return pn_fail(PN_ERR_NONFINITE, "%s: %s; its batch holds %g in %s (batch row %ld); the data's %s has %g "
+                           "at row %ld, column %ld: only finite numbers can be learnt from", fn, what,
+                           (bx >= 0 ? b.X.data : b.y.data)[bat], name, bat / bcols, name, bm->data[at_d],
+                           at_d / bm->cols, at_d % bm->cols);
+        return pn_fail(PN_ERR_NONFINITE, "%s: %s; its batch holds %g in %s (batch row %ld, column %ld): only finite "
+                       "numbers can be learnt from", fn, what, (bx >= 0 ? b.X.data : b.y.data)[bat], name,
+                       bat / bcols, bat % bcols);
+    }
+    return pn_fail(PN_ERR_NONFINITE, "%s: %s; the learning rate (%g) is probably too high for this model, try a "
+                   "lower one", fn, what, rate);
+}
+
+/* After an update whose weight sum was not finite: the first non-finite entry of layer l, if any
+ * (the sum of finite weights can overflow; that is not divergence). */
+static int nonfinite_entry(const layer *l, long *at, int *in_bias)
+{
+    *in_bias = 0;
+    if ((*at = first_nonfinite(l->w.data, pn_size(l->w))) >= 0) return 1;
+    *in_bias = 1;
+    return (*at = first_nonfinite(l->b.data, pn_size(l->b))) >= 0;
+}
 
 int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
                 double *losses, int *correct)
 {
     const char *fn = "train_model";
+    diverged_step = diverged_layer = -1;
+    diverged_input = 0;
     int status = pn_check_model(fn, m);
     if (!status) status = pn_check_data(fn, m, d);
     if (!status) status = pn_check_config(fn, c);
@@ -42,8 +112,7 @@ int train_steps(model m, data d, const train_config *c, int first_step, int step
         if (losses) losses[s] = loss;
         if (correct) correct[s] = pn_count_correct(b.y.data, p.data, p.rows, p.cols);
         if (!isfinite(loss)) {
-            status = pn_fail(PN_ERR_NONFINITE, "%s: the loss became %g at iteration %d; the learning rate "
-                             "(%g) is probably too high for this model, try a lower one", fn, loss, step, c->rate);
+            status = diverged(fn, m, d, b, step, -1, 0, 0, loss, c->rate);
             break;
         }
         for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
@@ -54,10 +123,17 @@ int train_steps(model m, data d, const train_config *c, int first_step, int step
                 for (size_t j = 0; j < pn_size(m.layers[i].w); j++) m.layers[i].dw.data[j] -= c->l2 * m.layers[i].w.data[j];
         if (c->clip > 0) clip_gradients(m, c->clip, 1.0 / batch);
         double rate = scheduled_rate(c, step);
-        for (int i = 0; i < m.n && !status; i++)
+        for (int i = 0; i < m.n && !status; i++) {
+            double sum = 0;
+            long at;
+            int in_bias;
             status = c->optimizer == PN_ADAM
-                         ? adam_update_layer(&m.layers[i], rate, c->beta1, c->beta2, c->eps, c->decay, step + 1, 1.0 / batch)
-                         : update_layer(&m.layers[i], rate / batch, c->momentum, c->decay);
+                         ? pn_adam_update_layer(&m.layers[i], rate, c->beta1, c->beta2, c->eps, c->decay, step + 1,
+                                                1.0 / batch, &sum)
+                         : pn_update_layer(&m.layers[i], rate / batch, c->momentum, c->decay, &sum);
+            if (!status && !isfinite(sum) && nonfinite_entry(&m.layers[i], &at, &in_bias))
+                status = diverged(fn, m, d, b, step, i, at, in_bias, loss, c->rate);
+        }
     }
     m.layers[0].in = (matrix){0, 0, NULL};   /* it pointed at the batch buffer, which goes now */
     free_data(b);

@@ -35,8 +35,29 @@ finally:
     if _user_wait_policy is None:
         del os.environ["OMP_WAIT_POLICY"]
 
-__all__ = ["ffi", "lib", "DivergedError", "check", "raise_last", "call", "numpy_view",
+__all__ = ["ffi", "lib", "DivergedError", "diverged", "check", "raise_last", "call", "numpy_view",
            "set_seed", "set_threads", "get_threads", "build_info"]
+
+
+def diverged(losses, first, n, fn, default_message):
+    """The DivergedError for a training loop's PN_ERR_NONFINITE over steps first..first+n (losses is
+    the whole run's array, indexed by step): the C core's message when a weight or the input went
+    bad (it names the step, the layer and the input), else ``default_message(bad_step)``."""
+    message = ffi.string(lib.pn_error_message()).decode("utf-8", "replace")
+    lib.pn_clear_error()
+    where = ffi.new("int[3]")
+    lib.pn_last_divergence(where, where + 1, where + 2)
+    step, layer, bad_input = int(where[0]), int(where[1]), bool(where[2])
+    if not first <= step < first + n:   # cannot happen; keep the old way of finding it
+        step = first + int(np.flatnonzero(~np.isfinite(losses[first:first + n]))[0])
+    if layer >= 0 or bad_input:
+        if message.startswith("train_model: "):
+            message = message[len("train_model: "):]
+        message = "%s: %s" % (fn, message)
+    else:
+        message = default_message(step)
+    return DivergedError(message, iteration=step, loss=float(losses[step]), losses=losses[:step + 1].copy(),
+                         layer=layer if layer >= 0 else None, bad_input=bad_input)
 
 
 _EXCEPTIONS = {

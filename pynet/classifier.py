@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from ._native import DivergedError, _index, _number, call, check, ffi, lib, raise_last, numpy_view
+from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last, numpy_view
 from ._progress import Progress, progress_enabled
 from .matrix import Matrix, as_matrix, _adopt, _owned
 
@@ -425,15 +425,21 @@ def predict_model(m, X):
 # ---- data --------------------------------------------------------------------------------------
 
 class Data:
-    """Examples ``X`` (one per row) and their one-hot labels ``y``, both Matrix."""
+    """Examples ``X`` (one per row) and their labels ``y``, both Matrix: finite numbers, and each row
+    of y the class probabilities of its example — one-hot truth (what the loaders and make_data give),
+    or soft labels (non-negative, summing to 1), for which the cross-entropy and its gradient
+    ``y − p`` hold as well. Anything else (NaN, a row of 5.0) is refused with a ValueError naming it."""
 
     __slots__ = ("X", "y", "labels", "__weakref__")
 
-    def __init__(self, X, y, labels=None):
+    def __init__(self, X, y, labels=None, *, _who="Data"):
         self.X, self.y = as_matrix(X, "X"), as_matrix(y, "y")
         if self.X.rows != self.y.rows:
-            raise ValueError("data: X is %dx%d but y is %dx%d (one label row per example)"
-                             % (self.X.rows, self.X.cols, self.y.rows, self.y.cols))
+            raise ValueError("%s: X is %dx%d but y is %dx%d (one label row per example)"
+                             % (_who, self.X.rows, self.X.cols, self.y.rows, self.y.cols))
+        _check_finite(self.X, _who + ": X")
+        _check_finite(self.y, _who + ": y")
+        _check_label_rows(self.y, _who)
         self.labels = list(labels) if labels is not None else None
         if self.labels is not None and len(self.labels) != self.y.cols:
             raise ValueError("data: %d labels (%s) for %d classes (y has %d columns)"
@@ -461,7 +467,7 @@ def make_data(X, y, classes=None, labels=None):
     X is shared, not copied, when it is already a C-contiguous float64 array. NaN or infinite
     values are refused: they would train silently into garbage (relu turns NaN into 0)."""
     X = as_matrix(X, "X")
-    _check_finite(X, "make_data: X")
+    _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
     y_arr = np.asarray(y)
     if y_arr.ndim == 1:
         if y_arr.size and not np.issubdtype(y_arr.dtype, np.integer):
@@ -487,10 +493,9 @@ def make_data(X, y, classes=None, labels=None):
         y_m = Matrix._borrow(onehot)
     elif y_arr.ndim == 2:
         y_m = as_matrix(y, "y")
-        _check_finite(y_m, "make_data: y")
     else:
         raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
-    return Data(X, y_m, labels)
+    return Data(X, y_m, labels, _who="make_data")
 
 
 def _preview(items, n=4):
@@ -509,6 +514,24 @@ def _check_finite(m, what):
         r, c = np.argwhere(~np.isfinite(a))[0]
         raise ValueError("%s has %r at row %d, column %d (%d non-finite values in all); only finite numbers "
                          "can be learnt from" % (what, float(a[r, c]), r, c, int(np.count_nonzero(~np.isfinite(a)))))
+
+
+def _check_label_rows(y, who):
+    """ValueError naming the first row of Matrix y that is not a row of class probabilities."""
+    a = y.data
+    if not a.size:
+        if y.rows and not y.cols:
+            raise ValueError("%s: y is %dx0: each example needs a label row with one column per class" % (who, y.rows))
+        return
+    sums = a.sum(axis=1)
+    bad = (np.abs(sums - 1.0) > 1e-6) | (a.min(axis=1) < 0)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError("%s: y (%dx%d) must hold one row of class probabilities per example: one-hot truth, or "
+                         "soft labels (>= 0, summing to 1); row %d is [%s] (sum %g), and %d of %d rows are not "
+                         "(for integer class labels pass a 1-D y to make_data)"
+                         % (who, y.rows, y.cols, r, _preview(["%g" % v for v in a[r]], 6), sums[r],
+                            int(bad.sum()), y.rows))
 
 
 def _data(d):
@@ -544,11 +567,19 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
 
     Shows a progress line (iteration, loss averaged over the last 50 steps, speed) unless
     ``progress=False`` or ``PYNET_PROGRESS=0``. Returns every step's batch loss as a numpy array.
-    Raises DivergedError (a FloatingPointError) naming the iteration if the loss becomes NaN or
-    infinite; the weights are then the ones that produced that loss (updated by the step before)."""
+    Raises ValueError for a rate that is not > 0, momentum outside [0, 1) or a negative decay (the
+    same check and message as fit's). Raises DivergedError (a FloatingPointError) naming the
+    iteration if the loss becomes NaN or infinite (the weights are then the ones that produced that
+    loss, updated by the step before), or naming the iteration and the layer if an update leaves a
+    weight NaN or infinite (that layer's weights then hold the non-finite values); when the batch held
+    NaN or infinite input the message says so and names it."""
     m, d = _model(m), _data(d)
     batch, iters = _index(batch, "batch", 1), _index(iters, "iters", 0)
     rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
+    config = lib.default_train_config()
+    config.batch, config.rate, config.momentum, config.decay = batch, rate, momentum, decay
+    config = ffi.new("train_config *", config)
+    check(lib.pn_check_config(b"train_model", config))   # fit's ranges and message, even for 0 iters
     cm, cd = m._c[0], d._c[0]
     losses = np.full(iters, np.nan)
     losses_ptr = ffi.cast("double *", ffi.from_buffer(losses)) if iters else ffi.NULL
@@ -561,16 +592,15 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
             n = min(chunk, iters - done)
             t0 = time.perf_counter()
             with m._store.lock:
-                status = lib.train_model_losses(cm, cd, batch, n, rate, momentum, decay, losses_ptr + done)
+                # train_model_losses' loop with the homework's config, numbered from `done` so that an
+                # error names the run's iteration, not the chunk's
+                status = lib.train_steps(cm, cd, config, done, n, ffi.NULL, losses_ptr + done, ffi.NULL)
             elapsed = time.perf_counter() - t0
             if status == lib.PN_ERR_NONFINITE:
-                lib.pn_clear_error()
-                bad = done + int(np.flatnonzero(~np.isfinite(losses[done:done + n]))[0])
-                raise DivergedError(
+                raise diverged(losses, done, n, "train_model", lambda bad: (
                     "train_model: the loss became %s at iteration %d of %d, so training stopped there "
                     "(the weights are the ones that produced it). The learning rate %g is probably too "
-                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10),
-                    iteration=bad, loss=float(losses[bad]), losses=losses[:bad + 1].copy())
+                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10)))
             if status:
                 raise_last(status)
             done += n

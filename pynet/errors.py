@@ -13,16 +13,20 @@ class PynetError(Exception):
 
 
 class DivergedError(PynetError, FloatingPointError):
-    """Training stopped because the loss became NaN or infinite.
+    """Training stopped because the loss, or a weight after an update, became NaN or infinite.
 
-    ``iteration`` is the 0-based step whose loss was bad, ``loss`` that value, and ``losses`` the
-    losses of every step up to and including it."""
+    ``iteration`` is the 0-based step that went bad, ``loss`` that step's loss (finite when it was a
+    weight), ``losses`` the losses of every step up to and including it, ``layer`` the index of the
+    layer whose weights became non-finite (None when it was the loss) and ``bad_input`` whether the
+    step's batch held NaN or infinite values (the cause then, not the learning rate)."""
 
-    def __init__(self, message, iteration, loss, losses):
+    def __init__(self, message, iteration, loss, losses, layer=None, bad_input=False):
         super().__init__(message)
         self.iteration = iteration
         self.loss = loss
         self.losses = losses
+        self.layer = layer
+        self.bad_input = bad_input
 
 
 class FileFormatError(PynetError, ValueError):

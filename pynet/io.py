@@ -83,6 +83,42 @@ def _metadata(m, labels, info):
                          "deeply)") from None
 
 
+def _check_loadable(text, arrays):
+    """ValueError unless load_model would read back what save_model is about to write: the reader's
+    own metadata check, its size limits, and finite weights, biases and standardizer (naming the
+    layer and the first bad entry). Nothing is written for a model that could not be loaded."""
+    def bad(what, values, rule):
+        at = np.argwhere(~rule(values))[0]
+        return ValueError("save_model: %s: %d of %d values are not %s (the first, at %s, is %r); load_model refuses "
+                          "such a file, so nothing was written (was the model trained on NaN or infinite inputs, or "
+                          "did training diverge?)" % (what, int(np.count_nonzero(~rule(values))), values.size,
+                                                     "finite and > 0" if "std" in what else "finite",
+                                                     list(map(int, at)), float(values[tuple(at)])))
+    raw = arrays["metadata"]
+    if raw.nbytes > _METADATA_LIMIT:
+        raise ValueError("save_model: the metadata (info, labels) is %d bytes of JSON, more than the %d load_model "
+                         "accepts" % (raw.nbytes, _METADATA_LIMIT))
+    try:
+        _check_metadata("save_model", json.loads(text))
+    except ModelFileError as e:   # cannot happen for metadata _metadata wrote; kept as the guarantee
+        raise ValueError("save_model: load_model would refuse this model's metadata: %s" % e.problem) from None
+    total = 0
+    for name, values in arrays.items():
+        total += values.nbytes
+        if values.nbytes > _ARRAY_LIMIT:
+            raise ValueError("save_model: %s is %d bytes, more than the %d load_model accepts per array"
+                             % (name, values.nbytes, _ARRAY_LIMIT))
+        finite = np.isfinite if name != "standardizer_std" else (lambda v: np.isfinite(v) & (v > 0))
+        if name != "metadata" and not finite(values).all():
+            what = {"w": "layer %s's weights", "b": "layer %s's bias"}.get(name[0], "the model's %s") % (
+                name[1:] if name[0] in "wb" and name[1:].isdigit() else name.replace("_", " ").replace(
+                    "standardizer ", "standardizer's "))
+            raise bad(what, values, finite)
+    if total - raw.nbytes > _TOTAL_LIMIT:
+        raise ValueError("save_model: the model's arrays are %d bytes, more than the %d load_model accepts"
+                         % (total - raw.nbytes, _TOTAL_LIMIT))
+
+
 def _pynet_version():
     return __version__
 
@@ -93,8 +129,10 @@ def save_model(m, path, *, info=None):
     format described in this module's docstring. The file is written atomically. Returns the path.
 
     Raises FileNotFoundError if the folder does not exist, NotADirectoryError if it is a file,
-    PermissionError if it is not writable, ValueError if info cannot be stored as JSON or the
-    model's labels/standardizer do not fit it."""
+    PermissionError if it is not writable, ValueError if info cannot be stored as JSON, the
+    model's labels/standardizer do not fit it, or anything load_model would refuse (a NaN or
+    infinite weight, naming the layer; sizes beyond the reader's limits): save_model never writes
+    a file load_model cannot read."""
     if not isinstance(m, Model):
         raise TypeError("save_model: expected a Model (from make_model or load_model), got %s" % type(m).__name__)
     path = os.fspath(path)
@@ -119,6 +157,7 @@ def save_model(m, path, *, info=None):
             raise ValueError("save_model: the model's standardizer is for %d features but the model takes %d"
                              % (mean.size, m.layers[0].inputs))
         arrays["standardizer_mean"], arrays["standardizer_std"] = mean, std
+    _check_loadable(text, arrays)
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ._native import DivergedError, _index, _number, call, check, ffi, lib, raise_last
+from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
 from .classifier import Data, Model, _data, _model
 from .matrix import Matrix, as_matrix
@@ -185,21 +185,6 @@ def _errors_from(fn, core="train_model"):
         raise
 
 
-def _check_fit_settings(cfg):
-    """The ranges fit needs beyond what train_config checks (finite numbers), on the C config."""
-    if not cfg.rate > 0:
-        raise ValueError("rate must be > 0, got %r" % cfg.rate)
-    if not 0 <= cfg.momentum < 1:
-        raise ValueError("momentum must be in [0, 1), got %r" % cfg.momentum)
-    if cfg.decay < 0:
-        raise ValueError("decay must be >= 0, got %r" % cfg.decay)
-    if not 0 <= cfg.min_rate <= cfg.rate:
-        raise ValueError("min_rate must be in [0, rate] = [0, %r], got %r" % (cfg.rate, cfg.min_rate))
-    if cfg.schedule == lib.PN_STEP and not cfg.gamma > 0:
-        # gamma > 1 is allowed: the rate is rate * gamma^(t // step_size), and may rise
-        raise ValueError("gamma (the step schedule's factor per step) must be > 0, got %r" % cfg.gamma)
-
-
 def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
     """``epochs`` epochs of ``steps_per_epoch`` steps must fit the C int that counts steps."""
     limit = _INT_MAX // steps_per_epoch
@@ -230,7 +215,8 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
       best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
       without improvement) enables early stopping.
     - ``on_epoch(record)``: called after each epoch with its dict; return True to stop.
-    Raises DivergedError if the loss becomes NaN or infinite, and ValueError or TypeError naming
+    Raises DivergedError if the loss, or a weight after an update, becomes NaN or infinite (naming
+    the step, and the layer and any non-finite input), and ValueError or TypeError naming
     the argument for a bad setting (before any training): a rate that is not > 0, momentum outside
     [0, 1), a negative decay, min_rate outside [0, rate], a step schedule's gamma <= 0, or epochs,
     warmup or step_size so large that the run's step count would not fit a C int.
@@ -270,7 +256,7 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
         cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
                            beta2=beta2, eps=eps, schedule=schedule, warmup=warmup_steps, step_size=step_steps,
                            gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip, l2=l2)
-        _check_fit_settings(cfg)
+        check(lib.pn_check_config(b"fit", cfg))   # the one range check, shared with train_model
         try:
             losses = np.full(total, np.nan)
             correct = np.zeros(total, dtype=np.int32)
@@ -309,13 +295,10 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
                 status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
                                          correct_ptr + step)
             if status == lib.PN_ERR_NONFINITE:
-                lib.pn_clear_error()
-                bad = step + int(np.flatnonzero(~np.isfinite(history.losses[step:step + n]))[0])
-                raise DivergedError(
+                raise diverged(history.losses, step, n, "fit", lambda bad: (
                     "fit: the loss became %s at step %d (epoch %d), so training stopped there. The learning "
                     "rate %g is probably too high: try a lower one, or gradient clipping (clip)."
-                    % (history.losses[bad], bad, epoch, rate), iteration=bad, loss=float(history.losses[bad]),
-                    losses=history.losses[:bad + 1].copy())
+                    % (history.losses[bad], bad, epoch, rate)))
             if status:
                 with _errors_from("fit"):   # the C core's messages say "train_model: "
                     raise_last(status)
