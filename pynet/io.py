@@ -44,7 +44,7 @@ from ._version import __version__
 from .errors import ModelFileError  # re-exported under its old name
 from .classifier import ACTIVATION, Model, make_layer, make_model
 from ._npy import Budget, read_npy
-from .datasets._common import atomic_file
+from .datasets._common import atomic_file, local_error_reason
 
 __all__ = ["save_model", "load_model", "ModelFileError", "FORMAT", "VERSION"]
 
@@ -171,7 +171,7 @@ def save_model(m, path, *, info=None):
             np.savez_compressed(f, **arrays)
     except OSError as e:
         if e.strerror:
-            raise type(e)(e.errno, "cannot save the model to %s: %s" % (path, e.strerror)) from None
+            raise type(e)(e.errno, "cannot save the model to %s: %s" % (path, local_error_reason(e))) from None
         raise
     return path
 

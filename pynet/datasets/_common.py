@@ -3,6 +3,7 @@
 format, the one uint8 → float64 conversion, and the exceptions for bad data files and downloads.
 """
 import contextlib
+import errno
 import gzip
 import os
 import secrets
@@ -200,6 +201,13 @@ def temp_name(path):
     """A fresh hidden name next to ``path`` for writing it atomically."""
     path = Path(path)
     return path.with_name(".%s.%s.part" % (path.name, secrets.token_hex(4)))
+
+
+def local_error_reason(e):
+    """What a local write failure (OSError ``e``) means, in words: the disk is full, the file system is
+    read-only (never "permission denied", which is what access() suggests for one), else strerror."""
+    return {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+            errno.EDQUOT: "the disk quota is exceeded"}.get(e.errno, e.strerror or str(e))
 
 
 @contextlib.contextmanager

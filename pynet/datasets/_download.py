@@ -28,7 +28,8 @@ from pathlib import Path
 
 from .._progress import Progress, progress_enabled
 from . import _cifar10
-from ._common import ChecksumError, DataFileError, DownloadError, atomic_file, download_root
+from ._common import (ChecksumError, DataFileError, DownloadError, atomic_file, download_root,
+                      local_error_reason)
 
 
 # The MD5s are the published ones (torchvision checks the same); the SHA-256s of the .gz files and
@@ -268,9 +269,7 @@ def _write(out, block, name, where):
 
 
 def _local_error(e, what):
-    reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-              errno.EDQUOT: "the disk quota is exceeded"}.get(e.errno, e.strerror or str(e))
-    return OSError(e.errno, "%s: %s" % (what, reason))
+    return OSError(e.errno, "%s: %s" % (what, local_error_reason(e)))
 
 
 @contextlib.contextmanager
