@@ -35,7 +35,8 @@ test: ctest pytest
 # built with it. Leak detection is off: CPython's own allocations at exit are not ours. The RSS-flatness test
 # is left out: ASan's quarantine holds freed memory by design. About 2 minutes (690 tests).
 ASAN_DIR = build/asan
-ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py
+ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py \
+              tests/test_nonfinite.py
 asan-pytest:
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
 	PYNET_SANITIZE="$(SANITIZE) -O1 -g" $(PYTHON) setup.py -q build_ext --build-lib $(ASAN_DIR) --build-temp $(ASAN_DIR)/tmp
