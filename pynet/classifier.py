@@ -432,12 +432,13 @@ class Data:
 
     __slots__ = ("X", "y", "labels", "__weakref__")
 
-    def __init__(self, X, y, labels=None, *, _who="Data"):
+    def __init__(self, X, y, labels=None, *, _who="Data", _x_checked=False):
         self.X, self.y = as_matrix(X, "X"), as_matrix(y, "y")
         if self.X.rows != self.y.rows:
             raise ValueError("%s: X is %dx%d but y is %dx%d (one label row per example)"
                              % (_who, self.X.rows, self.X.cols, self.y.rows, self.y.cols))
-        _check_finite(self.X, _who + ": X")
+        if not _x_checked:   # make_data checks X itself first (one pass over X, not two)
+            _check_finite(self.X, _who + ": X")
         _check_finite(self.y, _who + ": y")
         _check_label_rows(self.y, _who)
         self.labels = list(labels) if labels is not None else None
@@ -495,7 +496,7 @@ def make_data(X, y, classes=None, labels=None):
         y_m = as_matrix(y, "y")
     else:
         raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
-    return Data(X, y_m, labels, _who="make_data")
+    return Data(X, y_m, labels, _who="make_data", _x_checked=True)
 
 
 def _preview(items, n=4):
