@@ -25,6 +25,12 @@ int update_layer(layer *l, double rate, double momentum, double decay)
         l->vb.data[j] = l->db.data[j] + momentum * l->vb.data[j];
         l->b.data[j] += rate * l->vb.data[j];
     }
+    for (int j = 0; l->gain.data && j < l->gain.cols; j++) {   /* nor are the norm's gain and shift */
+        l->vgain.data[j] = l->dgain.data[j] + momentum * l->vgain.data[j];
+        l->gain.data[j] += rate * l->vgain.data[j];
+        l->vshift.data[j] = l->dshift.data[j] + momentum * l->vshift.data[j];
+        l->shift.data[j] += rate * l->vshift.data[j];
+    }
     return PN_OK;
 }
 
@@ -96,9 +102,18 @@ int adam_update_layer(layer *l, double rate, double beta1, double beta2, double 
     size_t n = pn_size(l->w), nb = pn_size(l->b);
     if (!ws->adam_s && !(ws->adam_s = pn_alloc(n, fn))) return PN_ERR_NOMEM;
     if (nb && !ws->adam_sb && !(ws->adam_sb = pn_alloc(nb, fn))) return PN_ERR_NOMEM;
+    size_t ng = pn_size(l->gain);
+    if (ng && !ws->adam_sgain && !(ws->adam_sgain = pn_alloc(ng, fn))) return PN_ERR_NOMEM;
+    if (ng && !ws->adam_sshift && !(ws->adam_sshift = pn_alloc(ng, fn))) return PN_ERR_NOMEM;
     double c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t);
     adam(l->w.data, l->dw.data, l->v.data, ws->adam_s, n, rate, beta1, beta2, eps, decay, c1, c2, grad_scale);
     if (nb) adam(l->b.data, l->db.data, l->vb.data, ws->adam_sb, nb, rate, beta1, beta2, eps, 0.0, c1, c2, grad_scale);
+    if (ng) {   /* like the bias: no decay */
+        adam(l->gain.data, l->dgain.data, l->vgain.data, ws->adam_sgain, ng, rate, beta1, beta2, eps, 0.0, c1, c2,
+             grad_scale);
+        adam(l->shift.data, l->dshift.data, l->vshift.data, ws->adam_sshift, ng, rate, beta1, beta2, eps, 0.0, c1,
+             c2, grad_scale);
+    }
     return PN_OK;
 }
 
@@ -110,11 +125,13 @@ double clip_gradients(model m, double max_norm, double grad_scale)
                 max_norm, grad_scale);
         return NAN;
     }
-    double sum = 0;   /* Σ dw² + Σ db², layer by layer, each in the order fixed by its size */
+    double sum = 0;   /* Σ dw² + Σ db² (+ Σ dgain² + Σ dshift²), layer by layer, each in the order fixed by its size */
     for (int i = 0; i < m.n; i++) {
         const layer *l = &m.layers[i];
         sum += pn_sum_squares(l->dw.data, pn_size(l->dw));
         if (l->b.data) sum += pn_sum_squares(l->db.data, pn_size(l->db));
+        if (l->gain.data)
+            sum += pn_sum_squares(l->dgain.data, pn_size(l->dgain)) + pn_sum_squares(l->dshift.data, pn_size(l->dshift));
     }
     double norm = fabs(grad_scale) * sqrt(sum);
     if (norm > max_norm) {
@@ -123,6 +140,10 @@ double clip_gradients(model m, double max_norm, double grad_scale)
             layer *l = &m.layers[i];
             pn_scale_array(l->dw.data, pn_size(l->dw), f);
             if (l->b.data) pn_scale_array(l->db.data, pn_size(l->db), f);
+            if (l->gain.data) {
+                pn_scale_array(l->dgain.data, pn_size(l->dgain), f);
+                pn_scale_array(l->dshift.data, pn_size(l->dshift), f);
+            }
         }
     }
     return norm;
