@@ -184,7 +184,7 @@ def test_fit_trains_a_norm_model_and_save_load_predicts_identically(tmp_path):
     path = tmp_path / "norm.pynet"
     pynet.save_model(m, path)
     with zipfile.ZipFile(path) as z:
-        meta = json.loads(z.read("meta.json"))
+        meta = json.loads(np.load(z.open("metadata.npy")).tobytes().decode("utf-8"))
     assert meta["version"] == pynet.io.VERSION == 2
     assert [s["norm"] for s in meta["layers"]] == [True, True]
     m2 = pynet.load_model(path)
@@ -203,3 +203,37 @@ def test_bad_inputs_name_the_thing():
     forward_layer(l, np.ones((1, 3)))
     with pytest.raises(ValueError, match="shares memory with the layer's gain"):
         backward_layer(l, l.gain)
+
+
+def test_a_file_written_in_format_version_1_still_loads_and_predicts_as_it_did():
+    """tests/data/model_v1.pynet was written by pynet before layer normalisation (format version 1,
+    no "norm" keys), with the predictions that pynet made for X saved next to it."""
+    import os
+    here = os.path.join(os.path.dirname(__file__), "data")
+    path = os.path.join(here, "model_v1.pynet")
+    with zipfile.ZipFile(path) as z:
+        meta = json.loads(np.load(z.open("metadata.npy")).tobytes().decode("utf-8"))
+    assert meta["version"] == 1 and all("norm" not in s for s in meta["layers"])
+    m = pynet.load_model(path)
+    assert [l.norm for l in m.layers] == [False, False] and m.labels == ["a", "b", "c"]
+    X = np.linspace(-1, 1, 24).reshape(6, 4)
+    np.testing.assert_array_equal(predict_model(m, X).data, np.load(os.path.join(here, "model_v1_predictions.npy")))
+
+
+def test_a_version_2_file_must_say_whether_each_layer_normalises(tmp_path):
+    m = make_model([make_layer(3, 2, "softmax", norm=True)])
+    path = tmp_path / "m.pynet"
+    pynet.save_model(m, path)
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(np.load(__import__("io").BytesIO(entries["metadata.npy"])).tobytes().decode("utf-8"))
+    assert sorted(entries) == ["gain0.npy", "metadata.npy", "shift0.npy", "w0.npy"]
+    del meta["layers"][0]["norm"]
+    buf = __import__("io").BytesIO()
+    np.save(buf, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    entries["metadata.npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    with pytest.raises(pynet.io.ModelFileError, match="norm"):
+        pynet.load_model(path)
