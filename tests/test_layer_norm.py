@@ -237,3 +237,16 @@ def test_a_version_2_file_must_say_whether_each_layer_normalises(tmp_path):
             z.writestr(n, data)
     with pytest.raises(pynet.io.ModelFileError, match="norm"):
         pynet.load_model(path)
+
+
+def test_the_estimator_normalises_its_hidden_layers_with_layer_norm():
+    pytest.importorskip("sklearn")
+    from pynet import MLPClassifier
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 6))
+    y = (X[:, 0] > 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(8, 8), layer_norm=True, max_iter=3, random_state=0).fit(X, y)
+    assert [l.norm for l in clf.model_.layers] == [True, True, False]
+    assert not np.all(clf.model_.layers[0].gain.data == 1)
+    assert [l.norm for l in MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
+            .fit(X, y).model_.layers] == [False, False]
