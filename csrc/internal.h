@@ -47,6 +47,12 @@ struct layer_workspace {
     double *dropped;        /* the input after dropout, which l->in then points at */
     double *adam_s;         /* Adam's second moments of w and b (allocated on first use) */
     double *adam_sb;
+    double *adam_sgain;     /* Adam's second moments of gain and shift (layer normalisation) */
+    double *adam_sshift;
+    size_t xhat_cap;        /* doubles behind xhat */
+    size_t mean_cap;        /* doubles behind l->mean.data */
+    size_t rstd_cap;        /* doubles behind l->rstd.data */
+    double *xhat;           /* the last forward's normalised pre-activation (z − mean)·rstd, batch × output */
     struct pn_retired *retired;
 };
 
@@ -66,6 +72,13 @@ int pn_check_saved(const char *fn, const layer *l, matrix delta);
  * `training` applies the layer's dropout. */
 matrix pn_forward_layer(layer *l, matrix in, int training);
 matrix pn_backward_layer(layer *l, matrix delta, int need_dx);
+
+/* Added to the variance of every row before its square root (layer_add_norm). */
+#define PN_NORM_EPS 1e-5
+/* z (rows × cols, row stride cols) ← gain ∘ (z − mean)·rstd + shift, per row. xhat, mean and rstd
+ * (rows × cols, rows, rows) receive what backward needs, or are all NULL (evaluation). No checks. */
+void pn_norm_rows(double *z, int rows, int cols, const double *gain, const double *shift, double *xhat,
+                  double *mean, double *rstd);
 
 /* ---- model.c ------------------------------------------------------------------------------------ */
 

@@ -85,6 +85,30 @@ int layer_add_bias(layer *l)
     return PN_OK;
 }
 
+int layer_add_norm(layer *l)
+{
+    if (!l || !l->w.data) return pn_fail(PN_ERR_VALUE, "layer_add_norm: the layer has no weights (make it with make_layer)");
+    if (l->gain.data) return PN_OK;
+    int n = l->w.cols;
+    matrix p[6] = {make_matrix(1, n), make_matrix(1, n), make_matrix(1, n), make_matrix(1, n),
+                   make_matrix(1, n), make_matrix(1, n)};
+    for (int i = 0; i < 6; i++)
+        if (!p[i].data) {
+            for (int j = 0; j < 6; j++) free_matrix(p[j]);
+            return PN_ERR_NOMEM;
+        }
+    for (int j = 0; j < n; j++) p[0].data[j] = 1.0;   /* gain 1, shift 0: the identity at the start */
+    l->gain = p[0];
+    l->shift = p[1];
+    l->dgain = p[2];
+    l->dshift = p[3];
+    l->vgain = p[4];
+    l->vshift = p[5];
+    return PN_OK;
+}
+
+double pn_norm_eps(void) { return PN_NORM_EPS; }
+
 void free_layer(layer *l)
 {
     if (!l) return;
@@ -94,6 +118,12 @@ void free_layer(layer *l)
     free_matrix(l->b);
     free_matrix(l->db);
     free_matrix(l->vb);
+    free_matrix(l->gain);
+    free_matrix(l->shift);
+    free_matrix(l->dgain);
+    free_matrix(l->dshift);
+    free_matrix(l->vgain);
+    free_matrix(l->vshift);
     if (l->ws) {   /* out, mask and the scratch buffers are the workspace's */
         free(l->out.data);
         free(l->mask.data);
@@ -102,6 +132,11 @@ void free_layer(layer *l)
         free(l->ws->dropped);
         free(l->ws->adam_s);
         free(l->ws->adam_sb);
+        free(l->ws->adam_sgain);
+        free(l->ws->adam_sshift);
+        free(l->ws->xhat);
+        free(l->mean.data);
+        free(l->rstd.data);
         for (struct pn_retired *r = l->ws->retired, *next; r; r = next) {
             next = r->next;
             free(r->buf);
@@ -124,6 +159,16 @@ int pn_check_layer(const char *fn, const layer *l)
                       pn_size(l->db) != pn_size(l->b) || pn_size(l->vb) != pn_size(l->b)))
         return pn_fail(PN_ERR_SHAPE, "%s: the layer's bias is %dx%d but w is %dx%d (the bias must be 1x%d, "
                        "with db and vb alike)", fn, l->b.rows, l->b.cols, l->w.rows, l->w.cols, l->w.cols);
+    matrix norm[6] = {l->gain, l->shift, l->dgain, l->dshift, l->vgain, l->vshift};
+    int with_norm = l->gain.data != NULL;
+    for (int i = 0; i < 6; i++)
+        if ((norm[i].data != NULL) != with_norm || (with_norm && (norm[i].rows != 1 || norm[i].cols != l->w.cols)))
+            return pn_fail(PN_ERR_SHAPE, "%s: the layer's normalisation parameters are inconsistent: gain is %dx%d, "
+                           "shift %dx%d, dgain %dx%d, dshift %dx%d, vgain %dx%d, vshift %dx%d, but w is %dx%d "
+                           "(all must be 1x%d, or all empty; use layer_add_norm)", fn, l->gain.rows, l->gain.cols,
+                           l->shift.rows, l->shift.cols, l->dgain.rows, l->dgain.cols, l->dshift.rows,
+                           l->dshift.cols, l->vgain.rows, l->vgain.cols, l->vshift.rows, l->vshift.cols,
+                           l->w.rows, l->w.cols, l->w.cols);
     if (!(l->dropout >= 0 && l->dropout < 1))
         return pn_fail(PN_ERR_VALUE, "%s: the layer's dropout must be in [0, 1), got %g", fn, l->dropout);
     return pn_check_activation(fn, l->activation);
@@ -139,6 +184,11 @@ static const char *shared_buffer(matrix m, const layer *l)
     struct { const char *name; const double *p; size_t n; } bufs[] = {
         {"w", l->w.data, pn_size(l->w)}, {"dw", l->dw.data, pn_size(l->dw)}, {"v", l->v.data, pn_size(l->v)},
         {"b", l->b.data, pn_size(l->b)}, {"db", l->db.data, pn_size(l->db)}, {"vb", l->vb.data, pn_size(l->vb)},
+        {"gain", l->gain.data, pn_size(l->gain)}, {"shift", l->shift.data, pn_size(l->shift)},
+        {"dgain", l->dgain.data, pn_size(l->dgain)}, {"dshift", l->dshift.data, pn_size(l->dshift)},
+        {"vgain", l->vgain.data, pn_size(l->vgain)}, {"vshift", l->vshift.data, pn_size(l->vshift)},
+        {"normalised copy", ws ? ws->xhat : NULL, ws ? ws->xhat_cap : 0},
+        {"mean", l->mean.data, ws ? ws->mean_cap : 0}, {"rstd", l->rstd.data, ws ? ws->rstd_cap : 0},
         {"out", l->out.data, ws ? ws->out_cap : 0}, {"mask", l->mask.data, ws ? ws->mask_cap : 0},
         {"input gradient", ws ? ws->dx : NULL, ws ? ws->dx_cap : 0},
         {"dropout copy", ws ? ws->dropped : NULL, ws ? ws->dropped_cap : 0},
@@ -203,9 +253,74 @@ matrix pn_forward_layer(layer *l, matrix in, int training)
             memcpy(l->out.data + (size_t)i * l->out.cols, l->b.data, (size_t)l->out.cols * sizeof(double));
         beta = 1.0;
     }
-    pn_gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
-            beta, l->out.data, l->out.cols, pn_epilogue_activate(l->activation));   /* out = f(in·w) */
+    if (!l->gain.data) {
+        pn_gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
+                beta, l->out.data, l->out.cols, pn_epilogue_activate(l->activation));   /* out = f(in·w) */
+        return l->out;
+    }
+    if (pn_reserve(ws, &ws->xhat, &ws->xhat_cap, need, "forward_layer")) return empty;
+    if (pn_reserve(ws, &l->mean.data, &ws->mean_cap, (size_t)in.rows, "forward_layer") ||
+        pn_reserve(ws, &l->rstd.data, &ws->rstd_cap, (size_t)in.rows, "forward_layer"))
+        return empty;
+    l->mean.rows = l->rstd.rows = in.rows;
+    l->mean.cols = l->rstd.cols = 1;
+    gemm(0, 0, in.rows, l->w.cols, l->w.rows, 1.0, in.data, in.cols, l->w.data, l->w.cols,
+         beta, l->out.data, l->out.cols);                                              /* z = in·w */
+    pn_norm_rows(l->out.data, in.rows, l->out.cols, l->gain.data, l->shift.data, ws->xhat, l->mean.data,
+                 l->rstd.data);                                                        /* u = g∘ẑ + s */
+    pn_activate_block(l->out.data, l->out.cols, in.rows, l->out.cols, l->activation);  /* out = f(u) */
     return l->out;
+}
+
+/* z is (rows × cols); gain and shift are (cols); xhat (rows × cols), mean and rstd (rows) or NULL.
+ * Two passes per row (mean, then variance about it) so a large common offset does not cancel. */
+void pn_norm_rows(double *z, int rows, int cols, const double *gain, const double *shift, double *xhat,
+                  double *mean, double *rstd)
+{
+    for (int i = 0; i < rows; i++) {
+        double *zi = z + (size_t)i * cols;
+        double mu = 0, var = 0;
+        for (int j = 0; j < cols; j++) mu += zi[j];
+        mu /= cols;
+        for (int j = 0; j < cols; j++) var += (zi[j] - mu) * (zi[j] - mu);
+        double r = 1.0 / sqrt(var / cols + PN_NORM_EPS);
+        if (xhat) {
+            double *xi = xhat + (size_t)i * cols;
+            for (int j = 0; j < cols; j++) {
+                xi[j] = (zi[j] - mu) * r;
+                zi[j] = gain[j] * xi[j] + shift[j];
+            }
+            mean[i] = mu;
+            rstd[i] = r;
+        } else {
+            for (int j = 0; j < cols; j++) zi[j] = gain[j] * ((zi[j] - mu) * r) + shift[j];
+        }
+    }
+}
+
+/* Through u = g∘ẑ + s with ẑ = (z − μ)·r: du (rows × cols) becomes dz in place, and dgain = Σ du∘ẑ,
+ * dshift = Σ du over rows. Per row, with a = g∘du: dz = r·(a − mean(a) − ẑ·mean(a∘ẑ)). */
+static void norm_backward(layer *l, matrix du)
+{
+    const double *gain = l->gain.data, *xhat = l->ws->xhat, *rstd = l->rstd.data;
+    double *dgain = l->dgain.data, *dshift = l->dshift.data;
+    int cols = du.cols;
+    memset(dgain, 0, (size_t)cols * sizeof(double));
+    memset(dshift, 0, (size_t)cols * sizeof(double));
+    for (int i = 0; i < du.rows; i++) {
+        double *d = du.data + (size_t)i * cols;
+        const double *x = xhat + (size_t)i * cols;
+        double sum_a = 0, sum_ax = 0;
+        for (int j = 0; j < cols; j++) {
+            dgain[j] += d[j] * x[j];
+            dshift[j] += d[j];
+            double a = gain[j] * d[j];
+            sum_a += a;
+            sum_ax += a * x[j];
+        }
+        double mean_a = sum_a / cols, mean_ax = sum_ax / cols;
+        for (int j = 0; j < cols; j++) d[j] = rstd[i] * (gain[j] * d[j] - mean_a - x[j] * mean_ax);
+    }
 }
 
 matrix forward_layer(layer *l, matrix in)
@@ -223,7 +338,8 @@ matrix forward_layer(layer *l, matrix in)
 matrix pn_backward_layer(layer *l, matrix delta, int need_dx)
 {
     const matrix in = l->in, w = l->w;
-    gradient_matrix(l->out, l->activation, delta);                        /* delta = dL/d(in·w) */
+    gradient_matrix(l->out, l->activation, delta);                        /* delta = dL/d(pre-activation) */
+    if (l->gain.data) norm_backward(l, delta);                             /* through the norm: dL/d(in·w) */
     gemm(1, 0, w.rows, w.cols, in.rows, 1.0, in.data, in.cols, delta.data, delta.cols,
          0.0, l->dw.data, l->dw.cols);                                     /* dw = inᵀ · delta */
     if (l->b.data) {                                                       /* db = Σ rows of delta */

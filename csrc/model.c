@@ -129,8 +129,14 @@ static double *predict_chunk(model m, matrix X, int r0, int rows, double *a, dou
             for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * l->w.cols, l->b.data, (size_t)l->w.cols * sizeof(double));
             beta = 1.0;
         }
-        pn_gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols,
-                pn_epilogue_activate(l->activation));   /* out = f(in·w), activation fused */
+        if (l->gain.data) {   /* out = f(norm(in·w)): the activation waits for the normalisation */
+            gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols);
+            pn_norm_rows(out, rows, l->w.cols, l->gain.data, l->shift.data, NULL, NULL, NULL);
+            pn_activate_block(out, l->w.cols, rows, l->w.cols, l->activation);
+        } else {
+            pn_gemm(0, 0, rows, l->w.cols, l->w.rows, 1.0, in, in_cols, l->w.data, l->w.cols, beta, out, l->w.cols,
+                    pn_epilogue_activate(l->activation));   /* out = f(in·w), activation fused */
+        }
         in = out;
         in_cols = l->w.cols;
     }

@@ -30,6 +30,10 @@ int pn_update_layer(layer *l, double rate, double momentum, double decay, double
     double total = sgd(l->w.data, l->v.data, l->dw.data, pn_size(l->w), rate, momentum, decay);
     if (l->b.data)   /* biases are not decayed */
         total += sgd(l->b.data, l->vb.data, l->db.data, (size_t)l->b.cols, rate, momentum, 0.0);
+    if (l->gain.data) {   /* nor are the norm's gain and shift */
+        total += sgd(l->gain.data, l->vgain.data, l->dgain.data, (size_t)l->gain.cols, rate, momentum, 0.0);
+        total += sgd(l->shift.data, l->vshift.data, l->dshift.data, (size_t)l->shift.cols, rate, momentum, 0.0);
+    }
     if (sum) *sum = total;
     return PN_OK;
 }
@@ -112,12 +116,21 @@ int pn_adam_update_layer(layer *l, double rate, double beta1, double beta2, doub
     size_t n = pn_size(l->w), nb = pn_size(l->b);
     if (!ws->adam_s && !(ws->adam_s = pn_alloc(n, fn))) return PN_ERR_NOMEM;
     if (nb && !ws->adam_sb && !(ws->adam_sb = pn_alloc(nb, fn))) return PN_ERR_NOMEM;
+    size_t ng = pn_size(l->gain);
+    if (ng && !ws->adam_sgain && !(ws->adam_sgain = pn_alloc(ng, fn))) return PN_ERR_NOMEM;
+    if (ng && !ws->adam_sshift && !(ws->adam_sshift = pn_alloc(ng, fn))) return PN_ERR_NOMEM;
     double c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t);
     double total = adam(l->w.data, l->dw.data, l->v.data, ws->adam_s, n, rate, beta1, beta2, eps, decay, c1, c2,
                         grad_scale);
     if (nb)
         total += adam(l->b.data, l->db.data, l->vb.data, ws->adam_sb, nb, rate, beta1, beta2, eps, 0.0, c1, c2,
                       grad_scale);
+    if (ng) {   /* like the bias: no decay */
+        total += adam(l->gain.data, l->dgain.data, l->vgain.data, ws->adam_sgain, ng, rate, beta1, beta2, eps, 0.0,
+                      c1, c2, grad_scale);
+        total += adam(l->shift.data, l->dshift.data, l->vshift.data, ws->adam_sshift, ng, rate, beta1, beta2, eps,
+                      0.0, c1, c2, grad_scale);
+    }
     if (sum) *sum = total;
     return PN_OK;
 }
@@ -136,11 +149,13 @@ double clip_gradients(model m, double max_norm, double grad_scale)
                 max_norm, grad_scale);
         return NAN;
     }
-    double sum = 0;   /* Σ dw² + Σ db², layer by layer, each in the order fixed by its size */
+    double sum = 0;   /* Σ dw² + Σ db² (+ Σ dgain² + Σ dshift²), layer by layer, each in the order fixed by its size */
     for (int i = 0; i < m.n; i++) {
         const layer *l = &m.layers[i];
         sum += pn_sum_squares(l->dw.data, pn_size(l->dw));
         if (l->b.data) sum += pn_sum_squares(l->db.data, pn_size(l->db));
+        if (l->gain.data)
+            sum += pn_sum_squares(l->dgain.data, pn_size(l->dgain)) + pn_sum_squares(l->dshift.data, pn_size(l->dshift));
     }
     double norm = fabs(grad_scale) * sqrt(sum);
     if (norm > max_norm) {
@@ -149,6 +164,10 @@ double clip_gradients(model m, double max_norm, double grad_scale)
             layer *l = &m.layers[i];
             pn_scale_array(l->dw.data, pn_size(l->dw), f);
             if (l->b.data) pn_scale_array(l->db.data, pn_size(l->db), f);
+            if (l->gain.data) {
+                pn_scale_array(l->dgain.data, pn_size(l->dgain), f);
+                pn_scale_array(l->dshift.data, pn_size(l->dshift), f);
+            }
         }
     }
     return norm;

@@ -16,7 +16,8 @@
  *     softmax 1 (softmax is always paired with cross-entropy, whose gradient the caller passes in),
  *     tanh 1 − y².
  *   - Beyond the homework, all off by default so homework models behave exactly as specified: a bias
- *     per layer (out = f(in·w + b), never decayed), inverted dropout on a layer's input during
+ *     per layer (out = f(in·w + b), never decayed), layer normalisation of in·w (+ b) with a learnt gain and
+ *     shift (layer_add_norm), inverted dropout on a layer's input during
  *     training, Adam, gradient clipping and learning-rate schedules (train_steps).
  *   - forward_layer / forward_model are the forward pass of a TRAINING step (they save what backward
  *     needs and apply dropout); predict_model / accuracy_model evaluate (no dropout, nothing saved).
@@ -58,6 +59,12 @@ typedef struct layer {
     double dropout;         /* probability of zeroing each input unit in a training forward, [0, 1) */
     matrix mask;            /* the last training forward's input mask: 0 or 1/(1 − dropout) per
                                entry, batch × input; empty when no dropout was applied (owned) */
+    /* Layer normalisation of the pre-activation (see layer_add_norm); all empty when off. */
+    matrix gain, shift;     /* learnt per-unit gain (starts at 1) and shift (starts at 0), 1 × output (owned) */
+    matrix dgain, dshift;   /* their deltas from the last backward, 1 × output (owned) */
+    matrix vgain, vshift;   /* their last updates / Adam first moments, 1 × output (owned) */
+    matrix mean, rstd;      /* per row of the last forward: mean and 1/sqrt(var + PN_NORM_EPS) of
+                               the pre-activation, batch × 1 (owned) */
 } layer;
 
 typedef struct model {
@@ -116,6 +123,15 @@ const char *pn_activation_name(ACTIVATION a);
 
 layer make_layer(int input, int output, ACTIVATION activation);  /* w uniform in ±sqrt(2/input) */
 int layer_add_bias(layer *l);            /* gives l a zero bias (and db, vb); PN_OK if it has one */
+/* Layer normalisation (beyond the homework, off unless this is called): with z = in·w (+ b), each
+ * row becomes u = gain ∘ (z − mean(z)) / sqrt(var(z) + PN_NORM_EPS) + shift before the activation,
+ * mean and (biased) variance taken over that row's units; out = f(u). Gives l gain = 1, shift = 0
+ * and their deltas and momenta (zero); PN_OK if it has them already. backward_layer then turns delta
+ * into dL/d(in·w) through the normalisation and fills dgain, dshift (negative gradients, like dw);
+ * update_layer updates gain and shift like the bias (never decayed), adam_update_layer likewise,
+ * and clip_gradients counts them. */
+int layer_add_norm(layer *l);
+double pn_norm_eps(void);              /* PN_NORM_EPS: 1e-5 */
 void free_layer(layer *l);
 matrix forward_layer(layer *l, matrix in);               /* out = f(in·w); saves in and out */
 matrix backward_layer(layer *l, matrix delta);           /* delta ∘= f′(out); dw = inᵀ·delta; returns delta·wᵀ */

@@ -25,8 +25,14 @@ static long first_nonfinite(const double *a, size_t n)
     return -1;
 }
 
+/* A layer's trained parts by number: 0 the weights, 1 the bias, 2 the norm's gain, 3 its shift. */
+static const matrix *part_of(const layer *l, int which)
+{
+    return which == 0 ? &l->w : which == 1 ? &l->b : which == 2 ? &l->gain : &l->shift;
+}
+
 /* Records and reports that step `step` went non-finite: in layer `li`'s update (li >= 0, at
- * entry `at` of its weights, or of its bias when `in_bias`) or in the loss (li < 0). Names the
+ * entry `at` of the part `in_bias` names, see nonfinite_entry) or in the loss (li < 0). Names the
  * first non-finite input of the batch, and of the data, when there is one: that is the cause then,
  * not the learning rate. Only called on failure, so its scans cost nothing in training. */
 static int diverged(const char *fn, model m, data d, data b, int step, int li, long at, int in_bias,
@@ -35,10 +41,11 @@ static int diverged(const char *fn, model m, data d, data b, int step, int li, l
     char what[160];
     if (li >= 0) {
         const layer *l = &m.layers[li];
-        const matrix *w = in_bias ? &l->b : &l->w;
+        static const char *const part[] = {"weights", "bias", "norm gain", "norm shift"};
+        static const char *const sym[] = {"w", "b", "gain", "shift"};
+        const matrix *w = part_of(l, in_bias);
         snprintf(what, sizeof what, "the update of step %d made layer %d's %s non-finite (%s[%ld][%ld] = %g)",
-                 step, li, in_bias ? "bias" : "weights", in_bias ? "b" : "w", at / w->cols, at % w->cols,
-                 w->data[at]);
+                 step, li, part[in_bias], sym[in_bias], at / w->cols, at % w->cols, w->data[at]);
     } else {
         snprintf(what, sizeof what, "the loss became %g at iteration %d", loss, step);
     }
@@ -66,13 +73,14 @@ static int diverged(const char *fn, model m, data d, data b, int step, int li, l
 }
 
 /* After an update whose weight sum was not finite: the first non-finite entry of layer l, if any
- * (the sum of finite weights can overflow; that is not divergence). */
-static int nonfinite_entry(const layer *l, long *at, int *in_bias)
+ * (the sum of finite weights can overflow; that is not divergence); *which says which part (part_of). */
+static int nonfinite_entry(const layer *l, long *at, int *which)
 {
-    *in_bias = 0;
-    if ((*at = first_nonfinite(l->w.data, pn_size(l->w))) >= 0) return 1;
-    *in_bias = 1;
-    return (*at = first_nonfinite(l->b.data, pn_size(l->b))) >= 0;
+    for (*which = 0; *which < 4; (*which)++) {
+        const matrix *p = part_of(l, *which);
+        if (p->data && (*at = first_nonfinite(p->data, pn_size(*p))) >= 0) return 1;
+    }
+    return 0;
 }
 
 int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,

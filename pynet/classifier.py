@@ -119,8 +119,10 @@ class Layer:
 
     Beyond the homework: ``b``, ``db``, ``vb`` (the bias, its delta and momentum; None when the layer
     has no bias, see ``make_layer(..., bias=True)``), ``dropout`` (the probability of dropping each
-    input unit in a training forward; settable) and ``mask`` (the last training forward's dropout
-    mask, or None)."""
+    input unit in a training forward; settable), ``mask`` (the last training forward's dropout
+    mask, or None), and with ``make_layer(..., norm=True)`` the layer normalisation's ``gain`` and
+    ``shift`` (1 × outputs, settable), ``dgain``, ``dshift``, ``vgain``, ``vshift`` (None without it;
+    ``norm`` says which)."""
 
     __slots__ = ("_store", "_ptr", "_saved_in", "_model")
 
@@ -230,6 +232,60 @@ class Layer:
     def vb(self):
         return self._field("vb") if self._ptr.b.data != ffi.NULL else None
 
+    def _norm_field(self, name):
+        return self._field(name) if self._ptr.gain.data != ffi.NULL else None
+
+    @property
+    def norm(self):
+        """True if the layer normalises its pre-activation (make_layer(..., norm=True))."""
+        return self._ptr.gain.data != ffi.NULL
+
+    @property
+    def gain(self):
+        return self._norm_field("gain")
+
+    @gain.setter
+    def gain(self, values):
+        if not self.norm:
+            raise ValueError("this layer has no normalisation; make it with make_layer(..., norm=True)")
+        self._set("gain", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
+
+    @property
+    def shift(self):
+        return self._norm_field("shift")
+
+    @shift.setter
+    def shift(self, values):
+        if not self.norm:
+            raise ValueError("this layer has no normalisation; make it with make_layer(..., norm=True)")
+        self._set("shift", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
+
+    @property
+    def dgain(self):
+        return self._norm_field("dgain")
+
+    @property
+    def dshift(self):
+        return self._norm_field("dshift")
+
+    @property
+    def vgain(self):
+        return self._norm_field("vgain")
+
+    @property
+    def vshift(self):
+        return self._norm_field("vshift")
+
+    @property
+    def mean(self):
+        """Per row of the last forward (batch × 1): the pre-activation's mean (None without norm)."""
+        return self._field("mean") if self.norm and self._ptr.mean.rows else None
+
+    @property
+    def rstd(self):
+        """Per row of the last forward (batch × 1): 1/sqrt(var + 1e-5) (None without norm)."""
+        return self._field("rstd") if self.norm and self._ptr.rstd.rows else None
+
     @property
     def dropout(self):
         return self._ptr.dropout
@@ -258,14 +314,16 @@ class Layer:
         return self._ptr.w.cols
 
     def __repr__(self):
-        extra = (", bias" if self.b is not None else "") + (", dropout=%g" % self.dropout if self.dropout else "")
+        extra = (", bias" if self.b is not None else "") + (", norm" if self.norm else "") + (", dropout=%g" % self.dropout if self.dropout else "")
         return "Layer(%d -> %d, %s%s)" % (self.inputs, self.outputs, self.activation.name, extra)
 
 
-def make_layer(input, output, activation, *, bias=False, dropout=0.0):
+def make_layer(input, output, activation, *, bias=False, dropout=0.0, norm=False):
     """A layer from ``input`` to ``output`` units with weights uniform in ±sqrt(2/input) and zero
     dw and v. Beyond the homework: ``bias=True`` adds a zero-initialised bias, ``dropout=p`` drops
-    each input unit with probability p during training (inverted dropout)."""
+    each input unit with probability p during training (inverted dropout), ``norm=True`` normalises
+    each row of the pre-activation z = in·w (+ b) over the layer's units, (z − mean)/sqrt(var + 1e-5),
+    then applies a learnt per-unit gain (starts at 1) and shift (starts at 0) before f."""
     act = _activation(activation)
     store = _LayerStore(1)
     store.ptr[0] = call(lib.make_layer, _index(input, "input", 1), _index(output, "output", 1), act)
@@ -273,6 +331,8 @@ def make_layer(input, output, activation, *, bias=False, dropout=0.0):
     layer._store, layer._ptr, layer._saved_in, layer._model = store, store.ptr, None, None
     if bias:
         check(lib.layer_add_bias(store.ptr))
+    if norm:
+        check(lib.layer_add_norm(store.ptr))
     if dropout:
         layer.dropout = dropout
     return layer

@@ -163,6 +163,9 @@ def build_parser():
                    help="activation of the hidden layers (the output layer is always softmax)")
     g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
                    help="give every layer a bias (the homework's layers have none)")
+    g.add_argument("--layer-norm", action="store_true",
+                   help="normalise every hidden layer's pre-activation per example, with a learnt gain and "
+                        "shift per unit (layer normalisation; the output layer is left as it is)")
     g.add_argument("--dropout", type=probability, default=0.0, metavar="P",
                    help="dropout rate of the hidden units (the input of every layer after the first)")
     g.add_argument("--input-dropout", type=probability, default=0.0, metavar="P",
@@ -382,12 +385,14 @@ def cmd_train(a):
     for i in range(len(sizes) - 1):
         last = i == len(sizes) - 2
         layers.append(pynet.make_layer(sizes[i], sizes[i + 1], "softmax" if last else a.activation, bias=a.bias,
-                                       dropout=a.input_dropout if i == 0 else a.dropout))
+                                       dropout=a.input_dropout if i == 0 else a.dropout,
+                                       norm=a.layer_norm and not last))
     m = pynet.make_model(layers)
     m.labels = d.labels
     m.standardizer = standardizer
-    _info("model: %s%s; %d parameters" % (m, ", bias" if a.bias else "",
-                                          sum(l.inputs * l.outputs + (l.outputs if a.bias else 0) for l in layers)),
+    _info("model: %s%s%s; %d parameters" % (m, ", bias" if a.bias else "", ", layer norm" if a.layer_norm else "",
+                                            sum(l.inputs * l.outputs + (l.outputs if a.bias else 0) +
+                                                (2 * l.outputs if l.norm else 0) for l in layers)),
           a.quiet)
 
     history = fit(m, d, epochs=a.epochs, batch=a.batch, optimizer=a.optimizer, rate=a.rate, momentum=a.momentum,

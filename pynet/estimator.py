@@ -106,7 +106,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     pynet's own: ``dropout`` (on each hidden layer's output, i.e. the next layer's input),
     ``input_dropout``, ``schedule`` ('constant', 'step', 'cosine'), ``warmup``, ``step_size``
-    (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``threads`` (C kernel threads
+    (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``layer_norm`` (True:
+    every hidden layer normalises its pre-activation, make_layer's ``norm=True``), ``threads`` (C kernel threads
     during fit and predict; None leaves pynet's setting alone).
 
     Fitted attributes: ``classes_``, ``n_features_in_`` (and ``feature_names_in_`` for a
@@ -124,7 +125,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  dropout=0.0, input_dropout=0.0, schedule="constant", warmup=0, step_size=None, gamma=0.1,
-                 min_rate=0.0, clip=0.0, threads=None):
+                 min_rate=0.0, clip=0.0, layer_norm=False, threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -152,6 +153,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.min_rate = min_rate
         self.clip = clip
+        self.layer_norm = layer_norm
         self.threads = threads
 
     # ---- parameters ---------------------------------------------------------------------------
@@ -216,7 +218,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         for i in range(len(widths) - 1):
             last = i == len(widths) - 2
             layers.append(make_layer(widths[i], widths[i + 1], "softmax" if last else act, bias=True,
-                                     dropout=self.input_dropout if i == 0 else self.dropout))
+                                     dropout=self.input_dropout if i == 0 else self.dropout,
+                                     norm=bool(self.layer_norm) and not last))
         m = make_model(layers)
         m.labels = [str(c) for c in self.classes_]
         m.info = {"trained_by": "pynet.MLPClassifier"}

@@ -5,19 +5,24 @@ holds a pickle: it is read with ``allow_pickle=False`` semantics, every entry is
 is used, so loading a file from an untrusted source cannot run code — at worst it is refused with
 a ValueError naming the file and what is wrong with it.
 
-Format ``pynet-model``, version 1. Entries:
+Format ``pynet-model``, version 2 (version 1 files, which have no layer normalisation, still
+load). Entries:
 
 ``metadata``
     1-D uint8 array: UTF-8 JSON text, an object with
-    ``format`` ("pynet-model"), ``version`` (1), ``pynet_version`` (the writer's, informative),
+    ``format`` ("pynet-model"), ``version`` (2), ``pynet_version`` (the writer's, informative),
     ``layers`` (first to last, each ``{"inputs": int, "outputs": int, "activation": "relu" | ...,
-    "bias": bool, "dropout": float}``), ``labels`` (the class names, one per output, or null),
+    "bias": bool, "dropout": float, "norm": bool}``; ``norm`` is new in version 2 and
+    false when absent from a version 1 file), ``labels`` (the class names, one per output, or null),
     ``standardizer`` (bool: whether the two standardizer arrays are present) and ``info`` (a
     free-form object: how the model was trained, on what data; see ``Model.info``).
 ``w0``, ``w1``, …
     float64 (inputs × outputs): each layer's weights.
 ``b0``, ``b1``, …
     float64 (outputs,): the bias of each layer that has one (and only those).
+``gain0``, ``shift0``, …
+    float64 (outputs,): the layer normalisation's gain and shift of each layer that has one (and
+    only those; version 2).
 ``standardizer_mean``, ``standardizer_std``
     float64 (inputs,): the input standardisation ``x ← (x − mean) / std`` learnt from the training
     data, when the model has one. Models are saved *without* it applied to the weights: whoever
@@ -49,7 +54,7 @@ from .datasets._common import atomic_file, local_error_reason
 __all__ = ["save_model", "load_model", "ModelFileError", "FORMAT", "VERSION"]
 
 FORMAT = "pynet-model"
-VERSION = 1
+VERSION = 2
 _METADATA_LIMIT = 16 << 20    # bytes of JSON a reader accepts
 _ARRAY_LIMIT = 1 << 33        # bytes an array entry may claim (8 GiB): refuse absurd headers early
 _TOTAL_LIMIT = 1 << 33        # bytes all the arrays of one file may claim together (8 GiB)
@@ -69,7 +74,7 @@ def _json_default(value):
 
 def _metadata(m, labels, info):
     layers = [{"inputs": l.inputs, "outputs": l.outputs, "activation": l.activation.name.lower(),
-               "bias": l.b is not None, "dropout": float(l.dropout)} for l in m.layers]
+               "bias": l.b is not None, "dropout": float(l.dropout), "norm": l.norm} for l in m.layers]
     meta = {"format": FORMAT, "version": VERSION, "pynet_version": _pynet_version(), "layers": layers,
             "labels": labels, "standardizer": m.standardizer is not None, "info": info}
     try:
@@ -151,6 +156,9 @@ def save_model(m, path, *, info=None):
         arrays["w%d" % i] = np.ascontiguousarray(l.w.data, dtype=np.float64)
         if l.b is not None:
             arrays["b%d" % i] = np.ascontiguousarray(l.b.data.reshape(-1), dtype=np.float64)
+        if l.norm:
+            arrays["gain%d" % i] = np.ascontiguousarray(l.gain.data.reshape(-1), dtype=np.float64)
+            arrays["shift%d" % i] = np.ascontiguousarray(l.shift.data.reshape(-1), dtype=np.float64)
     if m.standardizer is not None:
         mean, std = np.asarray(m.standardizer.mean, np.float64), np.asarray(m.standardizer.std, np.float64)
         if mean.shape != (m.layers[0].inputs,) or std.shape != mean.shape:
@@ -253,6 +261,7 @@ def _check_metadata(path, meta):
             raise ModelFileError(path, "layer %d has the unknown activation %r; this pynet knows %s"
                                  % (i, act, ", ".join(names)))
         bias = _field(path, spec, "bias", bool, where)
+        norm = _field(path, spec, "norm", bool, where) if version >= 2 else False
         dropout = _field(path, spec, "dropout", (int, float), where)
         if not 0 <= dropout < 1:
             raise ModelFileError(path, "layer %d's dropout is %r; it must be in [0, 1)" % (i, dropout))
@@ -260,7 +269,7 @@ def _check_metadata(path, meta):
             raise ModelFileError(path, "layer %d outputs %d values but layer %d takes %d"
                                  % (i - 1, checked[-1]["outputs"], i, n_in))
         checked.append({"inputs": n_in, "outputs": n_out, "activation": names[act.lower()], "bias": bias,
-                        "dropout": float(dropout)})
+                        "dropout": float(dropout), "norm": norm})
     labels = meta.get("labels")
     if labels is not None:
         if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
@@ -337,6 +346,8 @@ def _load(path, z):
         expected.add("w%d" % i)
         if s["bias"]:
             expected.add("b%d" % i)
+        if s["norm"]:
+            expected |= {"gain%d" % i, "shift%d" % i}
     if has_standardizer:
         expected |= {"standardizer_mean", "standardizer_std"}
     missing = sorted(expected - set(entries))
@@ -357,11 +368,15 @@ def _load(path, z):
     for i, s in enumerate(specs):
         w = finite("w%d" % i, "layer %d's weights" % i,
                    _read_entry(path, z, "w%d" % i, "layer %d's weights" % i, (s["inputs"], s["outputs"]), budget=budget))
-        l = make_layer(s["inputs"], s["outputs"], s["activation"], bias=s["bias"], dropout=s["dropout"])
+        l = make_layer(s["inputs"], s["outputs"], s["activation"], bias=s["bias"], dropout=s["dropout"],
+                       norm=s["norm"])
         l.w = w
         if s["bias"]:
             l.b = finite("b%d" % i, "layer %d's bias" % i,
                          _read_entry(path, z, "b%d" % i, "layer %d's bias" % i, (s["outputs"],), budget=budget))
+        for name in ("gain", "shift") if s["norm"] else ():
+            key, what = "%s%d" % (name, i), "layer %d's normalisation %s" % (i, name)
+            setattr(l, name, finite(key, what, _read_entry(path, z, key, what, (s["outputs"],), budget=budget)))
         layers.append(l)
     m = make_model(layers)
     m.labels = labels

@@ -254,3 +254,26 @@ def test_predict_with_odd_model_info_is_a_one_line_error_or_works(tmp_path, info
     r = run("predict", tmp_path / "odd.npz", tmp_path / "x.png")
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 0, r.stderr
+
+
+def test_train_with_layer_norm_normalises_the_hidden_layers_and_eval_agrees_with_numpy(mnist_root, tmp_path):
+    model = tmp_path / "norm.npz"
+    r = run("train", "--data", "mnist", "--subset", "1000", "--layers", "auto,24,auto", "--epochs", "1",
+            "--layer-norm", "--seed", "3", "--threads", "1", "--validation", "0", "--root", mnist_root,
+            "--out", model)
+    assert r.returncode == 0, r.stderr
+    assert "layer norm" in r.stderr + r.stdout
+    with np.load(model, allow_pickle=False) as z:
+        meta = json.loads(z["metadata"].tobytes())
+        arrays = {k: z[k] for k in z.files}
+    assert [s["norm"] for s in meta["layers"]] == [True, False]
+    assert arrays["gain0"].shape == (24,) and not np.all(arrays["gain0"] == 1)   # trained
+    m = pynet.load_model(model)
+    X = np.random.default_rng(0).random((5, 784))
+    Xs = (X - m.standardizer.mean) / m.standardizer.std
+    z = Xs @ arrays["w0"] + arrays["b0"]
+    z = (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5) * arrays["gain0"] + arrays["shift0"]
+    h = np.maximum(z, 0) @ arrays["w1"] + arrays["b1"]
+    p = np.exp(h - h.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(pynet.predict_model(m, Xs).data, p, rtol=1e-9, atol=1e-12)

@@ -74,8 +74,9 @@ def test_the_file_is_an_npz_with_documented_entries_and_json_metadata(tmp_path):
         assert sorted(z.files) == ["b0", "b2", "metadata", "standardizer_mean", "standardizer_std", "w0", "w1", "w2"]
         meta = json.loads(z["metadata"].tobytes().decode("utf-8"))
         assert z["w1"].shape == (5, 4) and z["b2"].shape == (3,) and z["w0"].dtype == np.float64
-    assert meta["format"] == "pynet-model" and meta["version"] == 1
-    assert meta["layers"][0] == {"inputs": 6, "outputs": 5, "activation": "tanh", "bias": True, "dropout": 0.2}
+    assert meta["format"] == "pynet-model" and meta["version"] == 2
+    assert meta["layers"][0] == {"inputs": 6, "outputs": 5, "activation": "tanh", "bias": True, "dropout": 0.2,
+                                 "norm": False}
     assert meta["layers"][1]["bias"] is False and meta["standardizer"] is True
 
 
@@ -257,7 +258,7 @@ def test_metadata_problems(tmp_path, saved):
 
     refused(edit("act.npz", lambda m: m["layers"][1].update(activation="swish")),
             "layer 1 has the unknown activation 'swish'", "relu")
-    refused(edit("newer.npz", lambda m: m.update(version=2)), "format version 2", "newer pynet", "upgrade")
+    refused(edit("newer.npz", lambda m: m.update(version=3)), "format version 3", "newer pynet", "upgrade")
     refused(edit("fmt.npz", lambda m: m.update(format="keras")), "format is 'keras'")
     refused(edit("chain.npz", lambda m: m["layers"][1].update(inputs=7)), "layer 0 outputs 5 values but layer 1 takes 7")
     refused(edit("labels.npz", lambda m: m.update(labels=["a", "b"])), "names 2 classes but the last layer has 3")

@@ -284,6 +284,101 @@ static void test_activation_names(void)
     pn_clear_error();
 }
 
+/* Layer normalisation: each output row of a LINEAR norm layer with gain 1, shift 0 has mean 0 and
+ * variance var/(var + eps); backward's dL/d(in·w) rows sum to 0 (the mean is removed); the buffers
+ * grow with the batch; update, Adam, clipping, predict and training cover it; bad inputs fail. */
+static void test_layer_norm(void)
+{
+    set_seed(5);
+    CHECK(layer_add_norm(NULL) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "layer_add_norm");
+    layer none;
+    memset(&none, 0, sizeof none);
+    CHECK(layer_add_norm(&none) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "make_layer");
+    CHECK_NEAR(pn_norm_eps(), 1e-5, 0);
+
+    layer l = make_layer(3, 4, LINEAR);
+    CHECK(layer_add_norm(&l) == PN_OK);
+    double *gain = l.gain.data;
+    CHECK(layer_add_norm(&l) == PN_OK && l.gain.data == gain);   /* a second call keeps it */
+    CHECK(l.gain.data[0] == 1 && l.shift.data[3] == 0 && l.dgain.rows == 1 && l.vshift.cols == 4);
+    const double x[] = {1, 2, 3, -1, 0.5, 4};
+    matrix in = from(2, 3, x);
+    matrix out = forward_layer(&l, in);
+    CHECK(out.data != NULL && l.mean.rows == 2 && l.rstd.rows == 2);
+    for (int i = 0; i < 2; i++) {
+        double mu = 0, var = 0;
+        for (int j = 0; j < 4; j++) mu += out.data[i * 4 + j] / 4;
+        for (int j = 0; j < 4; j++) var += (out.data[i * 4 + j] - mu) * (out.data[i * 4 + j] - mu) / 4;
+        CHECK_NEAR(mu, 0, 1e-14);
+        double rstd = l.rstd.data[i], v = 1 / (rstd * rstd) - 1e-5;   /* the row's variance before */
+        CHECK_NEAR(var, v / (v + 1e-5), 1e-12);
+    }
+    const double dv[] = {0.3, -1, 2, 0.5, 1, 1, -2, 0.25};
+    matrix delta = from(2, 4, dv);
+    matrix dx = backward_layer(&l, delta);
+    CHECK(dx.data != NULL && dx.rows == 2 && dx.cols == 3);
+    for (int i = 0; i < 2; i++)
+        CHECK_NEAR(delta.data[i * 4] + delta.data[i * 4 + 1] + delta.data[i * 4 + 2] + delta.data[i * 4 + 3], 0, 1e-12);
+    CHECK_NEAR(l.dshift.data[0], 0.3 + 1, 1e-15);   /* dshift: column sums of dL/d(out) (linear) */
+    double g0 = l.gain.data[0], s0 = l.shift.data[0];
+    CHECK(update_layer(&l, 0.5, 0, 10) == PN_OK);      /* never decayed */
+    CHECK_NEAR(l.gain.data[0], g0 + 0.5 * l.dgain.data[0], 1e-15);
+    CHECK_NEAR(l.shift.data[0], s0 + 0.5 * l.dshift.data[0], 1e-15);
+    memset(l.vshift.data, 0, 4 * sizeof(double));     /* SGD's momentum is Adam's first moment */
+    CHECK(adam_update_layer(&l, 0.01, 0.9, 0.999, 1e-8, 0, 1, 1.0) == PN_OK);
+    CHECK_NEAR(l.shift.data[0], s0 + 0.5 * l.dshift.data[0] + 0.01, 1e-9);   /* Adam's first step: ±rate */
+
+    matrix big = random_matrix(300, 3, 1);           /* the workspace grows with the batch */
+    CHECK(forward_layer(&l, big).data != NULL && l.mean.rows == 300);
+    CHECK(forward_layer(&l, in).data != NULL && l.mean.rows == 2);
+
+    /* inconsistent parameters are refused, not read past their end */
+    l.dshift.cols = 2;
+    CHECK(forward_layer(&l, in).data == NULL);
+    CHECK_ERROR(PN_ERR_SHAPE, "normalisation parameters are inconsistent");
+    l.dshift.cols = 4;
+    CHECK(backward_layer(&l, l.gain).data == NULL);   /* wrong shape: caught before anything is written */
+    CHECK_ERROR(PN_ERR_SHAPE, "delta is 1x4");
+    matrix row = {1, 4, l.gain.data};
+    CHECK(forward_layer(&l, (matrix){1, 3, big.data}).data != NULL);
+    CHECK(backward_layer(&l, row).data == NULL);
+    CHECK_ERROR(PN_ERR_VALUE, "layer's gain");
+
+    /* a model with norm: predict equals forward; train_steps with Adam and clipping runs */
+    layer *layers = alloc_layers(2);
+    layers[0] = make_layer(3, 5, TANH);
+    layers[1] = make_layer(5, 2, SOFTMAX);
+    CHECK(layer_add_norm(&layers[0]) == PN_OK && layer_add_bias(&layers[0]) == PN_OK);
+    model m = {layers, 2};
+    matrix p = make_matrix(300, 2);
+    CHECK(predict_model(m, big, p) == PN_OK);
+    matrix f = forward_model(m, big);
+    double worst = 0;
+    for (size_t i = 0; i < 600; i++) worst = fmax(worst, fabs(f.data[i] - p.data[i]));
+    CHECK(worst <= 1e-14);
+    matrix y = make_matrix(300, 2);
+    for (int i = 0; i < 300; i++) y.data[i * 2 + (big.data[i * 3] > 0)] = 1;
+    train_config c = default_train_config();
+    c.optimizer = PN_ADAM;
+    c.clip = 0.5;
+    c.batch = 32;
+    double losses[20];
+    CHECK(train_steps(m, (data){big, y}, &c, 0, 20, NULL, losses, NULL) == PN_OK);
+    CHECK(isfinite(losses[19]) && losses[19] < losses[0]);
+    CHECK(layers[0].gain.data[0] != 1.0);
+    CHECK(!isnan(clip_gradients(m, 1.0, 1.0)));
+
+    free_model(m);
+    free_matrix(p);
+    free_matrix(y);
+    free_matrix(big);
+    free_matrix(in);
+    free_matrix(delta);
+    free_layer(&l);
+}
+
 int main(void)
 {
     test_worked_example();
@@ -293,6 +388,7 @@ int main(void)
     test_training();
     test_zero_width_batches();
     test_activation_names();
+    test_layer_norm();
     pn_set_threads(1);
     test_gemm_against_reference();
     if (failures) {
