@@ -199,7 +199,12 @@ def answer(result, results=None):
         line = "Best: %s with test accuracy %s (training %s)" % (
             _fmt_value(sweep, best["value"]), _pct(ba), _pct(best["train_accuracy"]))
         ties = [r for r in ranked[1:] if _tied(ba, r["test_accuracy"], result)]
-        if ties:
+        if len(ranked) > 2 and len(ties) == len(ranked) - 1:
+            line = ("All %d runs that learnt tie: their test accuracies, %s to %s, are within two standard errors "
+                    "(%.2f points) of the highest, %s (training %s)" % (
+                        len(ranked), _pct(ranked[-1]["test_accuracy"]), _pct(ba), 100 * _margin(ba, ba, result),
+                        _fmt_value(sweep, best["value"]), _pct(best["train_accuracy"])))
+        elif ties:
             line += "; tied with it (within two standard errors, %.2f points): %s" % (
                 100 * _margin(ba, ba, result),
                 ", ".join("%s %s" % (_fmt_value(sweep, r["value"]), _pct(r["test_accuracy"])) for r in ties))
@@ -211,9 +216,11 @@ def answer(result, results=None):
         parts.append(line + ".")
         worst = ranked[-1]
         if len(ranked) > 2 and worst is not best and worst not in ties:
-            parts.append("The worst run that learnt, %s, reached %s (%.2f points above chance, %s)." % (
+            near = worst["test_accuracy"] < (ba + 1.0 / k) / 2   # closer to chance than to the best
+            parts.append("The worst run that learnt, %s, reached %s%s." % (
                 _fmt_value(sweep, worst["value"]), _pct(worst["test_accuracy"]),
-                100 * (worst["test_accuracy"] - 1.0 / k), _pct(1.0 / k)))
+                " (%.2f points above chance, %s, more than two standard errors)" % (
+                    100 * (worst["test_accuracy"] - 1.0 / k), _pct(1.0 / k)) if near else ""))
     for r in stuck:
         parts.append("%s did not learn: its test accuracy, %s, is within two standard errors of chance (%s), and its "
                      "loss ended at %s. It did not diverge (the loss stayed finite)." % (
@@ -626,8 +633,9 @@ def _pdf(blocks, drawers, f):
                 elif kind == "table":
                     ax = fig.add_axes([0.06, y - h + 0.006, 0.88, h - 0.012])
                     ax.axis("off")
+                    chars = [max(len(row[j]) for row in x) + 3 for j in range(len(x[0]))]
                     t = ax.table(cellText=x[1:], colLabels=x[0], loc="upper left", cellLoc="left",
-                                 bbox=[0, 0, 1, 1])
+                                 bbox=[0, 0, 1, 1], colWidths=[c / sum(chars) for c in chars])
                     t.auto_set_font_size(False)
                     t.set_fontsize(7)
                     for (row, _), cell in t.get_celld().items():

@@ -48,7 +48,7 @@ def test_chance_is_decided_by_the_stated_test_not_a_20_percent_cut():
                dataset="cifar10")
     text = report.answer(r)
     assert "did not learn" not in text and "chance" in text
-    assert "The worst run that learnt, rate 0.1 / decay 0, reached 16.03% (6.03 points above chance, 10.00%)" in text
+    assert "The worst run that learnt, rate 0.1 / decay 0, reached 16.03% (6.03 points above chance, 10.00%, more than two standard errors)" in text
     assert "about ln 10" not in text
     r["runs"][0]["test_accuracy"] = 0.1020   # within 2 SE (0.60 points) of 10%
     text = report.answer(r)
@@ -103,7 +103,11 @@ def test_margins_under_two_standard_errors_are_ties():
     text = report.answer(r)
     assert "tied with it (within two standard errors, 0.57 points): decay 0.001 91.00%" in text
     assert "points ahead" not in text
+    r["runs"][0]["test_accuracy"] = 0.9070
+    assert "All 3 runs that learnt tie: their test accuracies, 90.70% to 91.04%" in report.answer(r)
+    r["runs"][0]["test_accuracy"] = 0.85
     r["runs"][2]["test_accuracy"] = 0.9000
+    assert "The worst run that learnt, decay 1, reached 85.00%." in report.answer(r)
     assert "1.04 points ahead of the next, decay 0.001 (90.00%), more than two standard errors" in report.answer(r)
 
 
