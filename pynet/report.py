@@ -94,17 +94,18 @@ def _overfit(run, result):
     return 1 if gap > TIE_SE * se else -1 if gap < -TIE_SE * se else 0
 
 
-def _fit_words(run, result):
+def _fit_words(run, result, verdict=True):
+    """The train-test gap and (with ``verdict``) what the rule makes of it."""
     tr, te = run["train_accuracy"], run["test_accuracy"]
     o = _overfit(run, result)
     if o > 0:
-        return "training accuracy is %.2f points above test accuracy, more than two standard errors: it overfits" % (
-            100 * (tr - te))
+        return "training accuracy is %.2f points above test accuracy, more than two standard errors%s" % (
+            100 * (tr - te), ": it overfits" if verdict else "")
     if o < 0:
         return "test accuracy is %.2f points above training accuracy, more than two standard errors" % (
             100 * (te - tr))
-    return "training and test accuracy differ by %.2f points, within two standard errors: no measurable " \
-           "overfitting" % (100 * abs(tr - te))
+    return "training and test accuracy differ by %.2f points, within two standard errors%s" % (
+        100 * abs(tr - te), ": no measurable overfitting" if verdict else "")
 
 
 def _loss_words(loss, k):
@@ -267,10 +268,10 @@ def answer(result, results=None):
             if verdict != "Yes":
                 if _overfit(base, result) <= 0:
                     parts.append("Decay fights overfitting, and without decay this model does not overfit "
-                                 "(%s), so it has little to fix." % _fit_words(base, result))
+                                 "(%s), so it has little to fix." % _fit_words(base, result, verdict=False))
                 else:
                     parts.append("Without decay the model overfits (%s), but the decays tried do not turn that into "
-                                 "better test accuracy." % _fit_words(base, result))
+                                 "better test accuracy." % _fit_words(base, result, verdict=False))
         strongest = max(ok, key=lambda r: r["setting"]["decay"])
         if (strongest is not best and strongest in ranked and strongest not in ties
                 and best["train_accuracy"] - strongest["train_accuracy"]
@@ -499,6 +500,10 @@ def _blocks(results, timings, meta, figures, plots_available):
                         str(len(result["runs"])), "%.1f" % sum(timings.get(exp_id, []))])
     b.append(("table", summary))
     b.append(("p", rule(results)))
+    b.append(("p", "Final loss is the mean training-batch loss over the last %d iterations. Accuracies are over "
+                   "the whole training and test sets. Choosing settings by test accuracy follows the homework; "
+                   "in real work a validation split should make that choice (see pynet.fit)." % 50))
+    weights_shown = False
     for exp_id, result in results.items():
         b.append(("h2", "%s %s" % (exp_id, result["title"])))
         b.append(("p", "Question: " + result["question"]))
@@ -517,15 +522,12 @@ def _blocks(results, timings, meta, figures, plots_available):
             if key in figures:
                 b.append(("img", figures[key]))
         b.append(("p", "Answer: " + answer(result, results)))
-    if "weights" in figures:
-        b.append(("h2", "What the softmax model learnt"))
-        b.append(("p", "Each class's column of the softmax weights, shown as a 28x28 image (the bias row left "
-                       "out). Red pixels raise the class's score, blue ones lower it: the model has learnt a "
-                       "blurry template of each digit."))
-        b.append(("img", figures["weights"]))
-    b.append(("p", "Final loss is the mean training-batch loss over the last %d iterations. Accuracies are over "
-                   "the whole training and test sets. Choosing settings by test accuracy follows the homework; "
-                   "in real work a validation split should make that choice (see pynet.fit)." % 50))
+        if result["model"] == "softmax" and "weights" in figures and not weights_shown:
+            weights_shown = True   # the picture is of this experiment's model, so it goes on its page
+            b.append(("p", "What the softmax model learnt: each class's column of the softmax weights, shown as "
+                           "a 28x28 image (the bias row left out). Red pixels raise the class's score, blue ones "
+                           "lower it: the model has learnt a blurry template of each digit."))
+            b.append(("img", figures["weights"]))
     return b
 
 
@@ -619,9 +621,11 @@ def _pdf(blocks, drawers, f):
         for unit in units:
             n_img = sum(k == "img" for k, _ in unit)
             fixed = unit_height(unit, 0.0)
-            fig_h = min(chart, (top - bottom - fixed) / n_img) if n_img else 0.0
-            if fig is None or y - unit_height(unit, fig_h) < bottom:
+            # figures shrink to as little as 0.7 of their size to keep a section on a part-filled page
+            fig_h = min(chart, (y - bottom - fixed) / n_img) if n_img else 0.0
+            if fig is None or y - fixed < bottom or (n_img and fig_h < 0.7 * chart):
                 new_page()
+                fig_h = min(chart, (top - bottom - fixed) / n_img) if n_img else 0.0
             for kind, x in unit:
                 h = fixed_height(kind, x)
                 if kind == "h1":
