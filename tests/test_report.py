@@ -76,8 +76,11 @@ def test_overfitting_is_one_verdict_used_everywhere():
     assert "a little" not in text
     assert "training accuracy is 3.80 points above test accuracy, more than two standard errors: it overfits" in text
     assert "Without decay the model overfits (training accuracy is 4.00 points above" in text
+    assert "no decay tried gives a measurably better test accuracy" in text and "narrows" not in text
     runs[1]["train_accuracy"] = 0.9535
-    assert "no measurable overfitting" in report.answer(r, {"2.3.2": base, "2.3.3": r})
+    text = report.answer(r, {"2.3.2": base, "2.3.3": r})
+    assert "no measurable overfitting" in text
+    assert "decay 0.01 narrows the gap to 0.15 points, within two standard errors, but no decay" in text
 
 
 def test_does_decay_help_is_answered_against_decay_zero():
