@@ -105,7 +105,7 @@ def check_writable(folder):
                          "give a folder such as %s" % (folder, os.path.splitext(folder)[0] or "report"))
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".pynet-write-test")
+        probe = os.path.join(folder, ".pynet-write-test.%d" % os.getpid())
         with open(probe, "w") as f:
             f.write("ok")
         os.unlink(probe)

@@ -144,7 +144,8 @@ class Runner:
         base = self.settings(exp_id)
         values = spec.get("values", [None])
         result = {"id": exp_id, "title": spec["title"], "question": spec["question"], "dataset": spec["dataset"],
-                  "model": spec["model"], "sweep": spec["sweep"], "base": base, "classes": train.y.cols, "runs": []}
+                  "model": spec["model"], "sweep": spec["sweep"], "base": base, "classes": train.y.cols,
+                  "train_examples": train.X.rows, "test_examples": test.X.rows, "runs": []}
         self.results[exp_id] = result
         self.timings[exp_id] = []
         best_model, best_acc = None, -1.0

@@ -281,7 +281,8 @@ class ClusterRunner(ex.Runner):
             return False
         result = {"id": exp_id, "title": spec["title"], "question": spec["question"], "dataset": spec["dataset"],
                   "model": spec["model"], "sweep": spec["sweep"], "base": state["base"],
-                  "classes": ok[0]["data"]["classes"], "runs": [o["run"] for o in ok]}
+                  "classes": ok[0]["data"]["classes"], "train_examples": ok[0]["data"]["train_rows"],
+                  "test_examples": ok[0]["data"]["test_rows"], "runs": [o["run"] for o in ok]}
         self.results[exp_id] = result
         self.timings[exp_id] = [o["seconds"] for o in ok]
         best, best_acc = None, -1.0

@@ -175,10 +175,12 @@ def test_answer_names_ties_instead_of_a_zero_margin():
     result = {"id": "2.2.3", "title": "Softmax: weight decay", "question": "?", "dataset": "mnist",
               "model": "softmax", "sweep": "decay", "base": dict(ex.HOMEWORK),
               "runs": [run(1, 0.9058), run(0.01, 0.91), run(0.001, 0.91), run(1e-4, 0.9099)]}
-    text = report.answer(result)
-    assert "tied with decay 0.001" in text and "points ahead" not in text.split(".")[0]
+    text = report.answer(result)   # 0.42 points and less: under two standard errors (0.57), all ties
+    assert "All 4 runs that learnt tie" in text and "points ahead" not in text
+    result["runs"][0]["test_accuracy"] = 0.80
     result["runs"][2]["test_accuracy"] = 0.9090
-    assert "0.01 points ahead of decay 0.0001 (90.99%)" in report.answer(result)
+    text = report.answer(result)
+    assert "tied with it (within two standard errors, 0.57 points): decay 0.0001 90.99%, decay 0.001 90.90%" in text
 
 
 def test_a_run_stuck_at_chance_is_called_out_not_ranked(tmp_path):
@@ -191,8 +193,9 @@ def test_a_run_stuck_at_chance_is_called_out_not_ranked(tmp_path):
               "runs": [run(10, 0.098, 2.3026), run(1, 0.2093, 2.0513), run(0.1, 0.9551, 0.128),
                        run(0.01, 0.9236, 0.275)]}
     text = report.answer(result)
-    assert "Rate 10 did not learn: its loss ended at 2.3026, about ln 10 = 2.3026" in text
-    assert "The worst run that trained, rate 1, reached 20.93%" in text
+    assert "Rate 10 did not learn: its test accuracy, 9.80%, is within two standard errors of chance" in text
+    assert "its loss ended at 2.3026, about ln 10 = 2.3026" in text
+    assert "The worst run that learnt, rate 1, reached 20.93% (10.93 points above chance" in text
 
 
 def test_quiet_still_prints_the_results_and_the_report_is_readable(tmp_path):
