@@ -1,0 +1,85 @@
+"""The habits of scikit-learn users (issue 14, section 3): fit(m, X, y) with arrays and any labels,
+an (n, 1) column of labels, a warning for raw 0-255 pixels, prediction that applies a loaded
+model's standardiser, and ImageFolder-style class folders."""
+import warnings
+
+import numpy as np
+import pytest
+
+import pynet
+
+
+def _blobs(n=300, seed=0):
+    """Three well separated Gaussian blobs in 4-D and their integer labels."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[3, 0, 0, 0], [0, 3, 0, 0], [0, 0, 3, 0]], dtype=float)
+    y = rng.integers(0, 3, n)
+    return centres[y] + rng.normal(0, 0.5, (n, 4)), y
+
+
+def _model(seed=1, inputs=4):
+    pynet.set_seed(seed)
+    return pynet.make_model([pynet.make_layer(inputs, 16, "relu", bias=True),
+                             pynet.make_layer(16, 3, "softmax", bias=True)])
+
+
+def _train_kw():
+    return dict(epochs=30, batch=32, optimizer="adam", rate=0.01, progress=False)
+
+
+def test_fit_with_arrays_trains_as_fit_with_a_data():
+    X, y = _blobs()
+    m1, m2 = _model(), _model()
+    pynet.set_seed(5)
+    h1 = pynet.fit(m1, pynet.make_data(X, y), **_train_kw())
+    pynet.set_seed(5)
+    h2 = pynet.fit(m2, X, y, **_train_kw())
+    np.testing.assert_array_equal(h1.losses, h2.losses)
+    np.testing.assert_array_equal(m1.layers[0].w.data, m2.layers[0].w.data)
+    assert pynet.accuracy_model(m2, pynet.make_data(X, y)) > 0.95
+    assert m2.labels is None   # integer labels are class indices: no names invented
+
+
+def test_fit_with_one_hot_and_column_labels_matches_integer_labels():
+    X, y = _blobs()
+    results = []
+    for labels in (y, np.eye(3)[y], y.reshape(-1, 1)):
+        m = _model()
+        pynet.set_seed(5)
+        results.append(pynet.fit(m, X, labels, **_train_kw()).losses)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_fit_with_string_labels_uses_sorted_unique_class_order():
+    X, y = _blobs()
+    names = np.array(["zebra", "ant", "moose"])[y]        # unsorted on purpose
+    m = _model()
+    pynet.fit(m, X, names, **_train_kw())
+    assert m.labels == ["ant", "moose", "zebra"]
+    predicted = np.array(m.labels)[pynet.predict(m, X)]
+    assert np.mean(predicted == names) > 0.95
+    assert pynet.score(m, X, names) == pytest.approx(np.mean(predicted == names))
+    with pytest.raises(ValueError, match="'yak'.*not among the model's 3 labels"):
+        pynet.score(m, X[:2], ["ant", "yak"])
+
+
+def test_fit_with_arrays_refuses_mismatches_clearly():
+    X, y = _blobs()
+    m = _model()
+    with pytest.raises(ValueError, match="2 distinct class names .* 3 classes"):
+        pynet.fit(m, X, np.where(y == 0, "a", "b"), **_train_kw())
+    with pytest.raises(ValueError, match="non-integer"):
+        pynet.fit(m, X, y + 0.5, **_train_kw())
+    with pytest.raises(TypeError, match="not a Data and y"):
+        pynet.fit(m, pynet.make_data(X, y), y, **_train_kw())
+    with pytest.raises(TypeError, match="Data"):
+        pynet.fit(m, X, **_train_kw())
+
+
+def test_predict_takes_a_single_1d_sample():
+    X, y = _blobs()
+    m = _model()
+    pynet.fit(m, X, y, **_train_kw())
+    assert pynet.predict(m, X[7]).tolist() == [pynet.predict(m, X)[7]]
+    np.testing.assert_allclose(pynet.predict_proba(m, X[7])[0], pynet.predict_model(m, X[7:8]).data[0])
