@@ -83,3 +83,45 @@ def test_predict_takes_a_single_1d_sample():
     pynet.fit(m, X, y, **_train_kw())
     assert pynet.predict(m, X[7]).tolist() == [pynet.predict(m, X)[7]]
     np.testing.assert_allclose(pynet.predict_proba(m, X[7])[0], pynet.predict_model(m, X[7:8]).data[0])
+
+
+def test_make_data_reads_a_column_of_labels_as_labels():
+    X = np.zeros((4, 2))
+    d = pynet.make_data(X, np.array([2, 0, 1, 2]).reshape(-1, 1))
+    np.testing.assert_array_equal(d.y.data, np.eye(3)[[2, 0, 1, 2]])
+    d = pynet.make_data(X, np.array([[1.0], [0.0], [1.0], [1.0]]), classes=2)
+    np.testing.assert_array_equal(d.classes, [1, 0, 1, 1])
+    with pytest.raises(ValueError, match="label 2 does not fit 2 classes"):
+        pynet.make_data(X, np.array([[2], [0], [1], [0]]), classes=2)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float_whole", "int64"])
+def test_raw_pixels_get_a_warning_that_says_what_to_do(kind):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (20, 16))
+    pixels[0, 0] = 255
+    X = {"uint8": pixels.astype(np.uint8), "float_whole": pixels.astype(float), "int64": pixels}[kind]
+    with pytest.warns(UserWarning, match=r"raw 0-255 pixels.*Divide X by 255.*pynet\.Standardizer") as rec:
+        pynet.make_data(X, np.arange(20) % 2)
+    assert "up to 255" in str(rec[0].message) or "to 255" in str(rec[0].message)
+    m = _model(inputs=16)
+    with pytest.warns(UserWarning, match="raw 0-255 pixels"):
+        pynet.fit(m, X, np.arange(20) % 3, epochs=1, batch=10, progress=False)
+
+
+def test_no_pixel_warning_where_it_would_be_false():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (200, 16)).astype(float)
+    cases = {
+        "scaled to [0, 1]": pixels / 255,
+        "standardised": (pixels - pixels.mean()) / pixels.std(),
+        "negative whole numbers": pixels - 128,
+        "binary uint8": (pixels > 128).astype(np.uint8),
+        "counts above 255": pixels * 10,
+        "small whole numbers": pixels % 20,
+        "real-valued in [0, 255]": pixels + 0.5,
+    }
+    for name, X in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pynet.make_data(X, np.arange(200) % 2)   # no warning raised as an error
