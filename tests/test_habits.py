@@ -125,3 +125,31 @@ def test_no_pixel_warning_where_it_would_be_false():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             pynet.make_data(X, np.arange(200) % 2)   # no warning raised as an error
+
+
+def test_a_loaded_models_standardizer_is_applied_by_predict_and_score_not_by_the_homework_calls(tmp_path):
+    X, y = _blobs(400)
+    X = X * [40, 5, 90, 1] + [100, -300, 50, 700]   # a model trained on standardised X is lost on this
+    std = pynet.Standardizer.fit(X)
+    Xs = X.copy()
+    std.apply(Xs)
+    m = _model()
+    m.standardizer = std
+    pynet.fit(m, Xs, y, **_train_kw())
+    before = pynet.accuracy_model(m, pynet.make_data(Xs, y))
+    assert before > 0.95
+    assert pynet.score(m, X, y) == before                 # score standardises the raw X itself
+    pynet.save_model(m, tmp_path / "m.npz")
+    m2 = pynet.load_model(tmp_path / "m.npz")
+    assert m2.standardizer is not None
+    assert pynet.score(m2, X, y) == before
+    np.testing.assert_array_equal(pynet.predict_proba(m2, X), pynet.predict_model(m, Xs).data)
+    np.testing.assert_array_equal(pynet.predict(m2, pynet.make_data(X, y)), np.argmax(pynet.predict_model(m, Xs).data, 1))
+    # the homework's calls are raw: on unstandardised X the loaded model does much worse
+    raw = pynet.accuracy_model(m2, pynet.make_data(X, y))
+    assert raw < before - 0.2
+    np.testing.assert_array_equal(pynet.predict_model(m2, X).data, pynet.predict_model(m, X).data)
+    X_copy = X.copy()
+    pynet.predict(m2, X)
+    np.testing.assert_array_equal(X, X_copy)
+
