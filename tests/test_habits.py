@@ -153,3 +153,94 @@ def test_a_loaded_models_standardizer_is_applied_by_predict_and_score_not_by_the
     pynet.predict(m2, X)
     np.testing.assert_array_equal(X, X_copy)
 
+
+def _write_tree(root, classes=("cat", "dog", "owl"), per_class=4, size=6, seed=0):
+    """root/<class>/<i>.png: greyscale images whose brightness says the class; returns the pixels."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    written = {}
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            img = np.clip(rng.normal(40 + 80 * k, 10, (size, size)), 0, 255).astype(np.uint8)
+            Image.fromarray(img, mode="L").save(root / name / ("%d.png" % i))
+            written[(name, i)] = img
+    return written
+
+
+def test_load_image_folder_reads_class_folders_with_sorted_class_names(tmp_path):
+    root = tmp_path / "animals"
+    written = _write_tree(root, classes=("owl", "cat", "dog"))
+    (root / "cat" / "notes.txt").write_text("not an image")
+    (root / ".hidden").mkdir()
+    d = pynet.datasets.load_image_folder(root, cache=False)
+    assert d.labels == ["cat", "dog", "owl"]
+    assert d.X.shape == (12, 36) and d.y.shape == (12, 3)
+    np.testing.assert_array_equal(d.classes, np.repeat([0, 1, 2], 4))
+    np.testing.assert_allclose(d.X.data[5], written[("dog", 1)].reshape(-1) / 255)
+    again = pynet.datasets.load(root, "train")          # the folder as a dataset name, as the CLI uses it
+    np.testing.assert_array_equal(again.X.data, d.X.data)
+    assert again.labels == d.labels
+    with pytest.raises(FileNotFoundError, match="no test split.*train/<class>"):
+        pynet.datasets.load(root, "test")
+
+
+def test_load_image_folder_with_train_and_test_splits(tmp_path):
+    _write_tree(tmp_path / "train", per_class=3)
+    _write_tree(tmp_path / "test", per_class=2, seed=1)
+    assert len(pynet.datasets.load(tmp_path, "train")) == 9
+    test = pynet.datasets.load(tmp_path, "test")
+    assert len(test) == 6 and test.labels == ["cat", "dog", "owl"]
+
+
+def test_load_image_folder_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        pynet.datasets.load_image_folder(tmp_path / "nope")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="holds no class folders.*<class>/<image>.png"):
+        pynet.datasets.load_image_folder(tmp_path / "empty")
+    from PIL import Image
+    _write_tree(tmp_path / "mixed", per_class=1)
+    Image.fromarray(np.zeros((3, 3), np.uint8)).save(tmp_path / "mixed" / "dog" / "small.png")
+    with pytest.raises(ValueError, match="small.png is 3x3.*same size"):
+        pynet.datasets.load_image_folder(tmp_path / "mixed", cache=False)
+
+
+def test_cli_trains_on_a_folder_of_class_folders(tmp_path):
+    import subprocess
+    import sys
+    _write_tree(tmp_path / "data", per_class=20)
+    out = tmp_path / "m.npz"
+    r = subprocess.run([sys.executable, "-m", "pynet", "train", "--data", str(tmp_path / "data"), "--layers",
+                        "auto,8,auto", "--epochs", "30", "--batch", "10", "--optimizer", "adam", "--rate", "0.05",
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "60 training examples" in r.stderr or "54 training examples" in r.stderr, r.stderr
+    m = pynet.load_model(out)
+    assert m.labels == ["cat", "dog", "owl"]
+    d = pynet.datasets.load_image_folder(tmp_path / "data", cache=False)
+    assert pynet.score(m, d) > 0.9                        # applies the saved standardizer
+
+
+def _write_list(tmp_path, names, files):
+    from PIL import Image
+    for f in files:
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / f)
+    (tmp_path / "x.labels").write_text("\n".join(names) + "\n")
+    (tmp_path / "x.train").write_text("\n".join(str(tmp_path / f) for f in files) + "\n")
+    return pynet.datasets.load_image_classification_data(tmp_path / "x.train", tmp_path / "x.labels", cache=False)
+
+
+def test_list_labels_match_whole_tokens_so_bare_digit_labels_work(tmp_path):
+    names = [str(i) for i in range(12)]
+    files = ["17_3.png", "21_1.png", "5_11.png", "100_10.png", "3-0.png"]
+    d = _write_list(tmp_path, names, files)
+    assert d.classes.tolist() == [3, 1, 11, 10, 0]
+
+
+def test_list_labels_do_not_match_inside_longer_words(tmp_path):
+    d = _write_list(tmp_path, ["cat", "category"], ["1_category.png", "2_cat.png", "cat.3.png"])
+    assert d.classes.tolist() == [1, 0, 0]
+    from pynet.datasets import DataFileError
+    with pytest.raises(DataFileError, match="'4_catalog.png' contains none of.*whole word"):
+        _write_list(tmp_path, ["cat", "category"], ["4_catalog.png"])
