@@ -12,6 +12,7 @@ from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TAN
                          forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
 from .training import History, Standardizer, evaluate_model, fit
+from .inference import predict, predict_proba, score
 from .io import ModelFileError, load_model, save_model
 from . import datasets
 from .datasets import load_image_classification_data
@@ -33,7 +34,7 @@ __all__ = [
     "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
-    "fit", "History", "Standardizer", "evaluate_model",
+    "fit", "predict", "predict_proba", "score", "History", "Standardizer", "evaluate_model",
     "save_model", "load_model", "ModelFileError",
     "datasets", "load_image_classification_data",
 ]

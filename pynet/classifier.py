@@ -17,6 +17,7 @@ import enum
 import math
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -523,13 +524,20 @@ class Data:
 
 
 def make_data(X, y, classes=None, labels=None):
-    """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes)
-    or n integer labels, turned into one-hot rows with ``classes`` columns (default: max label + 1).
+    """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes,
+    at least two columns) or n integer labels — 1-D or an (n, 1) column, as ``y.reshape(-1, 1)``
+    gives — turned into one-hot rows with ``classes`` columns (default: max label + 1).
     X is shared, not copied, when it is already a C-contiguous float64 array. NaN or infinite
-    values are refused: they would train silently into garbage (relu turns NaN into 0)."""
+    values are refused: they would train silently into garbage (relu turns NaN into 0). X that
+    looks like raw 0–255 pixels (uint8 or whole numbers, none below 0, the largest from 32 to 255) gets
+    a UserWarning: such inputs train to huge losses; divide by 255 or use pynet.Standardizer."""
+    _warn_if_raw_pixels(X)
     X = as_matrix(X, "X")
     _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
     y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+        # a column of labels, not one-hot rows of a single class (which could only ever say "class 0")
+        y_arr = y_arr[:, 0]
     if y_arr.ndim == 1:
         if y_arr.size and not np.issubdtype(y_arr.dtype, np.integer):
             as_int = y_arr.astype(np.int64) if np.issubdtype(y_arr.dtype, np.number) else None
@@ -557,6 +565,31 @@ def make_data(X, y, classes=None, labels=None):
     else:
         raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
     return Data(X, y_m, labels, _who="make_data", _x_checked=True)
+
+
+def _warn_if_raw_pixels(X):
+    """UserWarning when X looks like unscaled 8-bit pixels: whole numbers (any dtype), none below 0,
+    the largest from 32 to 255. Scaled or standardised data is not whole; small counts (0-4, a
+    one-hot code) stay below 32; a binary uint8 mask has a maximum of 1."""
+    arr = X.data if isinstance(X, Matrix) else np.asarray(X)
+    if arr.size == 0 or arr.dtype.kind not in "uif":
+        return
+    if arr.dtype == np.uint8:
+        top = int(arr.max())
+        if top < 32:
+            return
+        why = "X is uint8 with values up to %d" % top
+    else:
+        with np.errstate(invalid="ignore"):
+            top, low = arr.max(), arr.min()
+        if not (np.isfinite(top) and 32 <= top <= 255 and low >= 0):
+            return
+        if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
+            return
+        why = "X holds only whole numbers from %g to %g" % (low, top)
+    warnings.warn("make_data: %s, which looks like raw 0-255 pixels; a network usually trains badly on "
+                  "unscaled pixels. Divide X by 255, or standardise it with pynet.Standardizer.fit(X).apply(X)"
+                  % why, UserWarning, stacklevel=3)
 
 
 def _preview(items, n=4):

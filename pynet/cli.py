@@ -146,7 +146,8 @@ def build_parser():
                                          "softmax output, cross-entropy loss) and save it."), epilog=TRAIN_EPILOG)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="mnist", metavar="NAME",
-                   help="'mnist', 'cifar10', or a folder of data pynet.datasets.load reads")
+                   help="'mnist', 'cifar10', or a folder of data pynet.datasets.load reads (also class folders: "
+                        "DIR/<class>/*.png, or DIR/train/<class>/ and DIR/test/<class>/)")
     g.add_argument("--root", metavar="DIR",
                    help="folder holding the dataset's files (default: $PYNET_DATA/<name>, then the cache)")
     g.add_argument("--subset", type=positive_int, metavar="N",

@@ -196,11 +196,16 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
     return epochs * steps_per_epoch
 
 
-def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
+def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
         beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
         clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None):
     """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
     is dropped). Returns a History.
+
+    ``fit(m, X, y)`` takes arrays instead of a Data: X (n × features) and y as integer class
+    indices, class names (strings), an (n, 1) column of either, or one-hot rows (see
+    pynet.inference: names map through ``m.labels``, else their sorted unique values, which
+    then become ``m.labels``). X is used as given: ``m.standardizer`` is not applied.
 
     - ``optimizer``: "sgd" (the homework's update, rate divided by batch) or "adam" (decoupled weight
       decay, rate used as is).
@@ -222,7 +227,8 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     warmup or step_size so large that the run's step count would not fit a C int.
     """
     with _errors_from("fit"):   # every check happens here, before any training
-        m, d = _model(m), _data(d)
+        m = _model(m)
+        d = _data(d) if y is None else _arrays_to_data(m, d, y)
         epochs = _index(epochs, "epochs", 1)
         batch = _index(batch, "batch", 1)
         warmup = _index(warmup, "warmup", 0)
@@ -334,6 +340,23 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     m.layers[0]._saved_in = None
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _arrays_to_data(m, X, y):
+    """The Data fit(m, X, y) trains on; sets m.labels from string labels when it has none."""
+    from .classifier import make_data
+    from .inference import class_indices
+    if isinstance(X, Data):
+        raise TypeError("give either fit(m, d) with a Data or fit(m, X, y) with arrays, not a Data and y")
+    classes = m.layers[-1].outputs
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] > 1:
+        return make_data(X, y_arr, labels=m.labels)
+    indices, labels = class_indices(y_arr, m.labels, classes)
+    d = make_data(X, indices, classes=classes, labels=labels)
+    if m.labels is None and labels is not None:
+        m.labels = list(labels)
+    return d
 
 
 def _print_epoch(r, epochs):

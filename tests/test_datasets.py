@@ -282,19 +282,27 @@ def test_class_comes_from_the_file_name_only(tmp_path):
 def test_file_name_matching_no_label_or_two(tmp_path):
     labels = write_labels(tmp_path / "labels", ["cat", "dog"])
     write_png(tmp_path / "1_bird.png", np.zeros((2, 2)))
-    write_png(tmp_path / "2_catdog.png", np.zeros((2, 2)))
+    write_png(tmp_path / "2_cat-dog.png", np.zeros((2, 2)))
+    write_png(tmp_path / "3_catdog.png", np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"1_bird\.png.*contains none of.*cat, dog"):
         D.load_image_classification_data(write_list(tmp_path / "a", ["1_bird.png"]), labels)
-    with pytest.raises(ValueError, match=r"2_catdog\.png.*more than one \(cat, dog\)"):
-        D.load_image_classification_data(write_list(tmp_path / "b", ["2_catdog.png"]), labels)
+    with pytest.raises(ValueError, match=r"2_cat-dog\.png.*more than one \(cat, dog\)"):
+        D.load_image_classification_data(write_list(tmp_path / "b", ["2_cat-dog.png"]), labels)
+    # labels are whole words of the name: "catdog" holds neither
+    with pytest.raises(ValueError, match=r"3_catdog\.png.*contains none of"):
+        D.load_image_classification_data(write_list(tmp_path / "c", ["3_catdog.png"]), labels)
 
 
 def test_digit_labels_are_matched_exactly(tmp_path):
-    # Labels that are digits must not be fooled by the index in "<index>_<label>.png".
+    # Labels that are digits are whole tokens, and the index in "<index>_<label>.png" is not one.
     write_png(tmp_path / "17_3.png", np.zeros((2, 2)))
+    write_png(tmp_path / "3_3.png", np.zeros((2, 2)))
     labels = write_labels(tmp_path / "labels", [str(d) for d in range(10)])
-    with pytest.raises(ValueError, match="more than one"):
-        D.load_image_classification_data(write_list(tmp_path / "l", ["17_3.png"]), labels)
+    d = D.load_image_classification_data(write_list(tmp_path / "l", ["17_3.png", "3_3.png"]), labels)
+    assert d.classes.tolist() == [3, 3]
+    write_png(tmp_path / "1_2_3.png", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"1_2_3\.png.*more than one \(2, 3\)"):
+        D.load_image_classification_data(write_list(tmp_path / "m", ["1_2_3.png"]), labels)
 
 
 def test_images_of_different_sizes(tiny):

@@ -19,12 +19,13 @@ from pathlib import Path
 from ._cifar10 import load_cifar10
 from ._common import (SPLITS, ChecksumError, DataFileError, DownloadError, cache_dir, check_split, default_roots,
                       find_root, not_found_anywhere)
-from ._images import clear_cache, load_image_classification_data
+from ._images import clear_cache, load_image_classification_data, load_image_folder
+from ._images import class_folders as _class_folders
 from ._mnist import load_mnist
 from ._sample import SAMPLE_DIR
 from . import _cifar10, _export, _mnist
 
-__all__ = ["load", "load_mnist", "load_cifar10", "load_image_classification_data", "download", "export_png",
+__all__ = ["load", "load_mnist", "load_cifar10", "load_image_classification_data", "load_image_folder", "download", "export_png",
            "locate", "clear_cache", "cache_dir", "DataFileError", "DownloadError", "ChecksumError",
            "NAMES", "SAMPLE_DIR"]
 
@@ -63,8 +64,10 @@ def load(name, split, root=None, bias=False):
     training and 1,000 test digits) and a one-line notice on stderr says so, once per process.
     With ``bias``, X gets a last column of ones.
 
-    ``name`` may also be a folder: one holding MNIST's or CIFAR-10's standard files, or the
-    homework's lists (``<x>.train`` / ``<x>.test`` next to ``<x>.labels``, as export-png writes)."""
+    ``name`` may also be a folder: one holding MNIST's or CIFAR-10's standard files, the
+    homework's lists (``<x>.train`` / ``<x>.test`` next to ``<x>.labels``, as export-png writes), or
+    class folders (torchvision's ImageFolder layout, read by ``load_image_folder``): either
+    ``<folder>/<split>/<class>/*.png``, or ``<folder>/<class>/*.png`` for the train split alone."""
     if not _looks_like_path(name):
         folder, is_sample = locate(name, split, root)
         if is_sample:
@@ -88,9 +91,17 @@ def load(name, split, root=None, bias=False):
     if len(lists) > 1:
         raise ValueError("%s holds several image lists for %s (%s); load the one you mean with "
                          "load_image_classification_data" % (folder, split, ", ".join(p.name for p in lists)))
+    if (folder / split).is_dir() and _class_folders(folder / split):
+        return load_image_folder(folder / split, bias=bias)
+    if _class_folders(folder) and not any((folder / s).is_dir() for s in SPLITS):
+        if split == "train":
+            return load_image_folder(folder, bias=bias)
+        raise FileNotFoundError("%s holds class folders (%s) but no %s split: for one, lay the images out as "
+                                "%s/train/<class>/ and %s/%s/<class>/" % (folder, ", ".join(_class_folders(folder)[:5]),
+                                                                          split, folder, folder, split))
     raise FileNotFoundError(
         "%s holds no %s data: expected MNIST's %s, CIFAR-10's %s, or a homework list <x>.%s next to <x>.labels "
-        "(as python -m pynet.datasets export-png writes)" % (
+        "(as python -m pynet.datasets export-png writes), or class folders <class>/*.png" % (
             folder, split, " and ".join(_mnist.missing(Path("/nonexistent"), split)),
             ", ".join(_cifar10.missing(Path("/nonexistent"), split)), split))
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import operator
 import os
+import re
 import stat
 import struct
 import subprocess
@@ -60,6 +61,61 @@ def load_image_classification_data(images, labels, bias=False, *, cache=True, wo
     X = pixels_to_X(pixels, bias, shape)
     del pixels
     return make_data(X, classes, classes=len(names), labels=names)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def class_folders(root):
+    """The sorted names of root's sub-folders that hold at least one image file (hidden ones
+    skipped), or [] when there are none."""
+    root = Path(root)
+    found = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in sub.iterdir()):
+            found.append(sub.name)
+    return found
+
+
+def load_image_folder(root, bias=False, *, cache=True, workers=None, progress=None):
+    """Load images laid out as ``root/<class>/<image>`` (torchvision's ImageFolder layout) as a Data.
+
+    The classes are the sub-folders' names in sorted order (as ImageFolder's ``classes``): class k
+    is ``.labels[k]`` and column k of y. Every image file (.png, .jpg, ... ; hidden files skipped)
+    directly inside a class folder is one example, in sorted order within its class. X is as
+    ``load_image_classification_data`` gives it: pixels / 255, channel-planar, a constant-1 column
+    if ``bias``; all images must have the same size and channels. ``cache``, ``workers`` and
+    ``progress`` as there."""
+    workers = _check_workers(workers)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        if root.exists():
+            raise NotADirectoryError("%s is a file, not a folder of class folders" % root)
+        raise FileNotFoundError("image folder not found: %s" % root)
+    names = class_folders(root)
+    if not names:
+        raise FileNotFoundError("%s holds no class folders with images: expected %s/<class>/<image>.png (one "
+                                "sub-folder per class, as torchvision's ImageFolder reads)" % (root, root))
+    paths, classes, keys = [], [], []
+    for k, name in enumerate(names):
+        for f in sorted((root / name).iterdir()):
+            if f.name.startswith(".") or f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
+                continue
+            st = f.stat()
+            paths.append(str(f))
+            classes.append(k)
+            keys.append("%s\0%d\0%d" % (f, st.st_size, st.st_mtime_ns))
+    fingerprint = hashlib.sha256("\n".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
+    found = _cache_load(root, fingerprint, len(paths)) if cache else None
+    if found is None:
+        pixels, shape = _decode_images(paths, None, root, workers, progress)
+        if cache:
+            _cache_store(root, fingerprint, pixels, shape)
+    else:
+        pixels, shape = found
+    X = pixels_to_X(pixels, bias, shape)
+    del pixels
+    return make_data(X, np.asarray(classes, dtype=np.intp), classes=len(names), labels=names)
 
 
 def _check_workers(workers):
@@ -146,18 +202,29 @@ def _resolve(entries, lines, list_path):
 
 
 def _classify(entries, lines, names, list_path, labels_path):
-    """Each entry's class: the index of the one label its file name contains."""
+    """Each entry's class: the index of the one label its file name (without the extension)
+    contains as a whole token, i.e. not inside a longer run of letters and digits: "7" is the
+    class of "123_7.png" but not of "17_3.png". When several labels match a name that starts with
+    a number and a separator (export-png's "<index>_<label>.png"), that leading index is not read
+    as a label."""
     classes = np.empty(len(entries), dtype=np.intp)
-    # Names like "<index>_<label>.png" differ only in their leading digits. When no label starts
-    # with a digit, no label can match across those digits, so dropping them is exact and lets
-    # one lookup serve every file of a class.
-    strip = "" if any(name[:1] in _DIGITS for name in names) else _DIGITS
+    patterns = [re.compile(r"(?<![^\W_])%s(?![^\W_])" % re.escape(name)) for name in names]
+    # Names like "<index>_<label>.png" differ only in their leading digits. When every label starts
+    # with a letter, no label can match inside a leading run of digits followed by a separator, so
+    # dropping that run is exact and lets one lookup serve every file of a class.
+    strip = _LEADING_INDEX if names and all(name[:1].isalpha() for name in names) else None
     memo = {}
     for i, entry in enumerate(entries):
-        key = os.path.basename(entry).lstrip(strip)
+        key = os.path.splitext(os.path.basename(entry))[0]
+        if strip is not None:
+            key = strip.sub("", key)
         hit = memo.get(key)
         if hit is None:
-            hits = [k for k, name in enumerate(names) if name in key]
+            hits = [k for k, pattern in enumerate(patterns) if pattern.search(key)]
+            if len(hits) > 1 and _LEADING_INDEX.match(key):
+                # "<index>_<label>" (export-png's names) with bare-number labels: the index is no label
+                rest = _LEADING_INDEX.sub("", key)
+                hits = [k for k, pattern in enumerate(patterns) if pattern.search(rest)] or hits
             if len(hits) != 1:
                 _unclassified(entry, lines[i], hits, names, list_path, labels_path)
             hit = memo[key] = hits[0]
@@ -165,15 +232,14 @@ def _classify(entries, lines, names, list_path, labels_path):
     return classes
 
 
-_DIGITS = "0123456789"
-
-
+_LEADING_INDEX = re.compile(r"^\d+(?=[\W_])")
 def _unclassified(entry, line, hits, names, list_path, labels_path):
     shown = ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + ", ..."
     problem = "contains none of" if not hits else \
         "contains more than one (%s) of" % ", ".join(names[k] for k in hits)
     raise DataFileError(list_path, "line %d: the file name %r %s the labels in %s (%s); an image's class is "
-                                   "the one label its file name contains"
+                                   "the one label its file name contains as a whole word (between "
+                                   "separators such as _ - . or the ends)"
                         % (line, os.path.basename(entry), problem, labels_path, shown))
 
 
@@ -313,7 +379,7 @@ def _pillow_file():
 
 def _raise(failure, paths, lines, list_path, shape):
     i, problem = failure
-    where = "line %d of %s" % (lines[i], list_path)
+    where = "line %d of %s" % (lines[i], list_path) if lines is not None else "in %s" % list_path
     kind = problem["kind"]
     if kind == "missing":
         raise FileNotFoundError("image not found: %s (%s; it disappeared while loading)" % (paths[i], where))
