@@ -163,3 +163,65 @@ def describe(run):
         verdict = "NO: %s" % impl["reason"]
     return "%s: implementation %s (%s); matches the C reference within %g: %s." % (
         run["label"], impl["file"], checked, TOLERANCE, verdict)
+
+
+def run_experiments(impl_path, ids, seed=0, iters=None, limit=None, data=None, report_dir=None, log=print):
+    """The generated homework folder's ``tryhw4.py --experiment N / --all``: the experiments on the
+    student's classifier.py (its make_layer and make_model build the models, its five functions
+    train them), each run compared with pynet's C loop; prints the results and writes the report
+    to ``report_dir`` if given. Returns the exit status (1 if an experiment could not run)."""
+    from .. import datasets, experiments as ex, report
+    impl = Implementation(impl_path)
+    log("implementation: %s (homework check: %d of %d passed)" % (impl.name, impl.check["passed"], impl.check["total"]))
+    c = impl.module
+    builders = {
+        "softmax": lambda i, o: c.make_model([c.make_layer(i, o, pynet.SOFTMAX)]),
+        "neural_net": lambda i, o, a: c.make_model([c.make_layer(i, 32, a), c.make_layer(32, o, pynet.SOFTMAX)]),
+        "three_layer_net": lambda i, o, a: c.make_model([c.make_layer(i, 64, a), c.make_layer(64, 32, a),
+                                                         c.make_layer(32, o, pynet.SOFTMAX)]),
+    }
+    sources = []
+
+    def load(name):
+        try:
+            train, test = (datasets.load(name, split, root=data, bias=True) for split in ("train", "test"))
+        except (FileNotFoundError, ValueError) as e:
+            raise ex.MissingData("%s: %s" % (name, e)) from None
+        if limit:
+            train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
+        sources.append("%s (%d training and %d test examples)" % (name, train.X.rows, test.X.rows))
+        return train, test
+
+    runner = ex.Runner(builders, load, seed=seed, iters=iters, progress=False, log=log, impl=impl)
+    status = 0
+    try:
+        for exp_id in ex.resolve(ids):
+            if any(dep not in runner.results for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
+                log("%s skipped: it needs an experiment that did not run" % exp_id)
+                status = 1
+                continue
+            try:
+                runner.run(exp_id)
+            except ex.MissingData as e:
+                runner.results.pop(exp_id, None)
+                runner.timings.pop(exp_id, None)
+                log("%s skipped: %s" % (exp_id, str(e).splitlines()[0]))
+                status = 1
+    except ImplementationError as e:
+        log("stopped: %s" % e)
+        return 1
+    runs = [r for result in runner.results.values() for r in result["runs"]]
+    for r in runs:
+        log(describe(r))
+    bad = [r for r in runs if not r["implementation"]["matches"]]
+    log("%d of %d runs match the C reference within %g" % (len(runs) - len(bad), len(runs), TOLERANCE))
+    if report_dir and runner.results:
+        os.makedirs(report_dir, exist_ok=True)
+        meta = {"seed": seed, "iters": iters, "limit": limit, "version": pynet.__version__,
+                "threads": pynet.get_threads(), "data": "; ".join(sources),
+                "implementation": {"file": impl.name, "check": impl.check}}
+        report.write_json(os.path.join(report_dir, "results.json"),
+                          dict(meta, experiments=runner.results))
+        report.write_report(report_dir, runner.results, runner.timings, meta)
+        log("report: %s" % os.path.join(report_dir, "report.md"))
+    return status
