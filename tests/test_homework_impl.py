@@ -71,7 +71,7 @@ def test_wrong_implementation_is_reported_as_not_matching(tmp_path, c_reference,
     # The run's numbers are the wrong implementation's own, not the C reference's.
     assert run["loss_curve"] != c_reference["loss_curve"]
     md = (out_dir / "report.md").read_text()
-    assert "matches the C reference within 1e-09: NO: the batch loss at iteration" in md
+    assert "matches the C reference within 1e-09: NO: the batch loss first differs at iteration 2 (" in md
     assert "matches the C reference within 1e-09: yes" not in md
 
 

@@ -139,13 +139,15 @@ def compare(ref_run, ref_losses, run, losses):
     worst = max(diffs) if diffs else 0.0
     out = {"matches": worst <= TOLERANCE, "max_rel_diff": worst, "reason": None}
     if not out["matches"]:
-        i = int(np.argmax(diffs))
+        i = next(i for i, x in enumerate(diffs) if not x <= TOLERANCE)   # the first, so the step to look at
         if i < len(losses):
-            out["reason"] = "the batch loss at iteration %d is %.10g, the C reference's %.10g" % (i, losses[i], ref_losses[i])
+            out["reason"] = "the batch loss first differs at iteration %d (%.10g, the C reference's %.10g)" % (
+                i, losses[i], ref_losses[i])
         else:
             k = ("train_accuracy", "test_accuracy")[i - len(losses)]
             out["reason"] = "the %s accuracy is %.4f%%, the C reference's %.4f%%" % (
                 k.split("_")[0].replace("train", "training"), 100 * run[k], 100 * ref_run[k])
+        out["reason"] += "; max rel. diff %.2g" % worst
     return out
 
 

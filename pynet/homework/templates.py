@@ -212,7 +212,11 @@ def main(argv=None):
     p.add_argument("--decay", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split")
+    p.add_argument("--threads", type=int, help="threads for pynet's C kernels (default: all cores; on a "
+                                               "busy shared machine 1 is often faster)")
     args = p.parse_args(argv)
+    if args.threads:
+        pynet.set_threads(args.threads)
     if args.experiment or args.all:
         from pynet.experiments import ORDER
         from pynet.homework.loop import run_experiments
