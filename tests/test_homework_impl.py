@@ -119,3 +119,19 @@ def test_generated_folder_runs_an_experiment_on_its_classifier(tmp_path, mnist_r
     assert "1 of 1 runs match the C reference within 1e-09" in p.stdout
     run = json.loads((folder / "out" / "results.json").read_text())["experiments"]["2.2.1"]["runs"][0]
     assert run["implementation"]["matches"] is True
+
+
+def test_matrix_keeps_one_view_which_keeps_the_memory():
+    """m.data is made once per Matrix (element loops read it per entry); the view, not the Matrix,
+    holds the memory, so it stays valid after the Matrix goes and no reference cycle is made."""
+    import gc
+    import weakref
+    m = pynet.make_matrix(2, 3)
+    v = m.data
+    assert m.data is v and m[1] is not None
+    gone = weakref.ref(m)
+    del m
+    assert gone() is None   # freed by reference counting alone: no cycle through the cached view
+    gc.collect()
+    v[1, 2] = 5.0
+    assert v[1, 2] == 5.0
