@@ -135,3 +135,10 @@ def test_matrix_keeps_one_view_which_keeps_the_memory():
     gc.collect()
     v[1, 2] = 5.0
     assert v[1, 2] == 5.0
+
+
+def test_impl_does_not_combine_with_workers(capsys):
+    with pytest.raises(SystemExit) as e:
+        tryhw4.parse_args(["--impl", str(SOLUTION), "--all", "--workers", "2"])
+    assert e.value.code == 2
+    assert "--impl runs the student's code in this process" in capsys.readouterr().err
