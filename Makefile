@@ -55,6 +55,7 @@ fuzz: build
 bench: build
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/bench_fit.py
+	$(PYTHON) benchmarks/bench_homework.py
 
 bench-data: build
 	$(PYTHON) benchmarks/bench_datasets.py

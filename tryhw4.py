@@ -5,7 +5,9 @@ With no arguments it does what the homework's script did: load MNIST (with the b
 train the softmax model for 1000 iterations (batch 128, rate 0.01, momentum 0.9, decay 0) and print
 training and test accuracy. ``--experiment N`` runs one experiment of the homework by its section
 number, ``--all`` runs them all, and ``--report DIR`` writes the write-up (report.md, report.html,
-report.pdf, the plots and results.json). ``python tryhw4.py --help`` lists everything.
+report.pdf, the plots and results.json). ``--impl FILE`` runs them on your own five functions in
+FILE (a classifier.py from ``python -m pynet homework init``) in a Python training loop, and says
+per run whether it reproduces pynet's C loop. ``python tryhw4.py --help`` lists everything.
 
 The models are defined right here, as in the homework: edit softmax_model, neural_net or
 three_layer_net and rerun.
@@ -116,6 +118,7 @@ def check_writable(folder):
 def experiments(args, ids):
     from pynet import experiments as ex
     from pynet import report
+    from pynet.homework.loop import Implementation, ImplementationError
 
     report_dir = args.report
     if report_dir:
@@ -123,6 +126,15 @@ def experiments(args, ids):
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     meta = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "version": pynet.__version__,
             "threads": pynet.get_threads()}
+    impl = None
+    if args.impl:   # first: its checks fork, before this process runs any threaded kernel
+        try:
+            impl = Implementation(args.impl)
+        except ImplementationError as e:
+            raise UsageError(str(e)) from None
+        meta["implementation"] = {"file": impl.name, "check": impl.check}
+        log("implementation: %s (homework check: %d of %d passed)" % (impl.name, impl.check["passed"],
+                                                                     impl.check["total"]))
     started = time.perf_counter()
     sources = []
 
@@ -130,6 +142,8 @@ def experiments(args, ids):
         if report_dir:
             results = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "data": meta.get("data"),
                        "experiments": runner.results}
+            if impl:
+                results["implementation"] = meta["implementation"]
             if meta.get("failed_runs"):
                 results["failed_runs"] = meta["failed_runs"]
             report.write_json(os.path.join(report_dir, "results.json"), results)
@@ -147,7 +161,7 @@ def experiments(args, ids):
     if args.workers or args.scheduler:
         runner, failed = on_cluster(args, ex.resolve(ids), log, save, meta)
     else:
-        runner, failed = serially(args, ids, load, log, save, meta)
+        runner, failed = serially(args, ids, load, log, save, meta, impl)
     total = time.perf_counter() - started
     if runner.results:   # the results table prints even with --quiet
         print("%s%-40s %-24s %9s %9s" % ("" if args.quiet else "\n", "experiment", "best setting", "train", "test"))
@@ -155,6 +169,12 @@ def experiments(args, ids):
             best = runner.best(exp_id)
             print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
                                                    100 * best["train_accuracy"], 100 * best["test_accuracy"]))
+        if impl:
+            runs = [r for result in runner.results.values() for r in result["runs"]]
+            bad = [r for r in runs if not r["implementation"]["matches"]]
+            print("%s: %d of %d runs match the C reference within %g%s" % (
+                impl.name, len(runs) - len(bad), len(runs), 1e-9,
+                "" if not bad else "; not: " + ", ".join(r["label"] for r in bad)))
         print("total %.1f s" % total)
     elif not args.quiet:
         print("total %.1f s" % total)
@@ -176,12 +196,14 @@ def experiments(args, ids):
     return 1 if failed or meta.get("failed_runs") else 0
 
 
-def serially(args, ids, load, log, save, meta):
-    """Every run in this process, one after another: (runner, experiments that did not run)."""
+def serially(args, ids, load, log, save, meta, impl=None):
+    """Every run in this process, one after another: (runner, experiments that did not run). With
+    ``impl`` each run is also trained on the student's functions and compared with the C run."""
     from pynet import experiments as ex
+    from pynet.homework.loop import ImplementationError
     runner = ex.Runner(BUILDERS, load, seed=args.seed, iters=args.iters,
                        progress=(not args.quiet) and sys.stderr.isatty(), log=log,
-                       on_run=lambda *a: save(runner))
+                       on_run=lambda *a: save(runner), impl=impl)
     failed = []
     for exp_id in ex.resolve(ids):
         if any(dep in failed for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
@@ -193,6 +215,8 @@ def serially(args, ids, load, log, save, meta):
             continue
         try:
             runner.run(exp_id)
+        except ImplementationError as e:
+            raise UsageError("%s; results so far are in %s" % (e, args.report) if args.report else str(e)) from None
         except ex.MissingData as e:
             failed.append(exp_id)
             runner.results.pop(exp_id, None)
@@ -273,6 +297,10 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N training and N test examples of each dataset (quick checks)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); the same seed gives the same numbers")
+    p.add_argument("--impl", metavar="FILE",
+                   help="run the experiments on the five functions in FILE (your classifier.py) in a Python "
+                        "training loop and say per run whether it matches pynet's C loop (with no "
+                        "--experiment/--all, runs 2.2.1; serial only, not with --workers/--scheduler)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="threads for the C kernels (default: all cores; with --workers or --scheduler, a machine's "
                         "cores / the runs it runs at once)")
@@ -295,6 +323,9 @@ def parse_args(argv):
         p.error("--workers must be >= 1, got %d" % args.workers)
     if args.workers and args.scheduler:
         p.error("--workers starts a local cluster and --scheduler uses an existing one: give one of them")
+    if args.impl and (args.workers or args.scheduler):
+        p.error("--impl runs the student's code in this process, one run after another: leave out "
+                "--workers/--scheduler")
     if (args.workers or args.scheduler) and not (args.all or args.experiment or args.report):
         p.error("--workers and --scheduler run experiments: add --all, --experiment N or --report DIR")
     for e in args.experiment or []:
@@ -314,7 +345,7 @@ def main(argv=None):
             return experiments(args, ORDER)
         if args.experiment:
             return experiments(args, args.experiment)
-        if args.report:
+        if args.report or args.impl:
             return experiments(args, ["2.2.1"])
         return homework(args)
     except UsageError as e:

@@ -48,7 +48,7 @@ class ACTIVATION(enum.IntEnum):
     # its name as well as its C value, and hashes like its name, so dicts keyed by names find it.
     def __eq__(self, other):
         if isinstance(other, str):
-            return self.name == other
+            return self._name_ == other   # enum's .name is a property: slow in a student's element loop
         return int.__eq__(self, other)
 
     def __ne__(self, other):

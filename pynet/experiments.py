@@ -100,9 +100,12 @@ def downsample(losses, points=CURVE_POINTS):
 class Runner:
     """Runs experiments with the model builders given (tryhw4.py's softmax_model, neural_net,
     three_layer_net), loading each dataset once, and calls ``on_run(exp_id, run, seconds)`` as each
-    run finishes so results can be saved as they come."""
+    run finishes so results can be saved as they come. With ``impl`` (a
+    pynet.homework.loop.Implementation) each run is trained twice from the same seed, by the C loop
+    and by the student's functions in the Python loop; the run's numbers are the student's, and its
+    "implementation" entry says whether they match the C run's."""
 
-    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None):
+    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None, impl=None):
         self.builders = builders
         self.load = load                  # load(name) -> (train, test) Data, or raise MissingData
         self.seed = seed
@@ -110,6 +113,7 @@ class Runner:
         self.progress = progress
         self.log = log or (lambda msg: None)
         self.on_run = on_run
+        self.impl = impl                  # a pynet.homework.loop.Implementation: rerun every run on it
         self.results = {}                 # exp id -> result dict
         self.timings = {}                 # exp id -> [seconds per run]
         self.models = {}                  # exp id -> the model of the experiment's best run
@@ -169,32 +173,51 @@ class Runner:
             self.log("  final loss %s  train %.2f%%  test %.2f%%  (%.1fs)" % (
                 "diverged at iteration %d" % run["diverged_at"] if run["diverged"] else "%.4f" % run["final_loss"],
                 100 * run["train_accuracy"], 100 * run["test_accuracy"], seconds))
+            impl = run.get("implementation")
+            if impl:
+                self.log("  %s: %s; Python loop %.2f ms a step, C loop %.2f ms" % (
+                    impl["file"], "matches the C reference (max rel. diff %.1g)" % impl["max_rel_diff"]
+                    if impl["matches"] else "does NOT match the C reference: " + impl["reason"],
+                    impl["ms_per_step"]["python"], impl["ms_per_step"]["c"]))
             if self.on_run:
                 self.on_run(exp_id, run, seconds)
         self.models[exp_id] = best_model
         return result
 
-    def _train(self, spec, s, train, test):
+    def _build(self, spec, s, train):
         set_seed(self.seed)
-        inputs, outputs = train.X.cols, train.y.cols
         build = self.builders[spec["model"]]
-        model = build(inputs, outputs) if spec["model"] == "softmax" else build(inputs, outputs, getattr(C, s["activation"]))
+        inputs, outputs = train.X.cols, train.y.cols
+        return build(inputs, outputs) if spec["model"] == "softmax" else build(inputs, outputs, getattr(C, s["activation"]))
+
+    def _train(self, spec, s, train, test):
+        model = self._build(spec, s, train)
         diverged_at = None
+        t0 = time.perf_counter()
         try:
             losses = C.train_model(model, train, s["batch"], s["iters"], s["rate"], s["momentum"], s["decay"],
                                    progress=self.progress)
         except DivergedError as e:
             losses, diverged_at = e.losses, e.iteration
-        finite = losses[np.isfinite(losses)]
-        step, curve = downsample(finite)
+        seconds = time.perf_counter() - t0
         with np.errstate(all="ignore"):
             train_acc = C.accuracy_model(model, train)
             test_acc = C.accuracy_model(model, test)
-        run = {"setting": {k: s[k] for k in ("activation", "batch", "iters", "rate", "momentum", "decay")
-                           if spec["model"] != "softmax" or k != "activation"},
-               "final_loss": float(np.mean(finite[-FINAL_WINDOW:])) if len(finite) else None,
-               "train_accuracy": float(train_acc), "test_accuracy": float(test_acc),
-               "diverged": diverged_at is not None, "diverged_at": diverged_at,
-               "diverged_loss": None if diverged_at is None else str(float(losses[-1])),
-               "curve_step": step, "loss_curve": curve}
+        summarise = lambda *a: self._summarise(spec, s, *a)
+        run = summarise(losses, diverged_at, train_acc, test_acc)
+        if self.impl is not None:   # the same run again, on the student's five functions
+            return self.impl.rerun((run, losses, seconds), lambda: self._build(spec, s, train), s, train, test,
+                                   summarise)
         return run, model
+
+    @staticmethod
+    def _summarise(spec, s, losses, diverged_at, train_acc, test_acc):
+        finite = losses[np.isfinite(losses)]
+        step, curve = downsample(finite)
+        return {"setting": {k: s[k] for k in ("activation", "batch", "iters", "rate", "momentum", "decay")
+                            if spec["model"] != "softmax" or k != "activation"},
+                "final_loss": float(np.mean(finite[-FINAL_WINDOW:])) if len(finite) else None,
+                "train_accuracy": float(train_acc), "test_accuracy": float(test_acc),
+                "diverged": diverged_at is not None, "diverged_at": diverged_at,
+                "diverged_loss": None if diverged_at is None else str(float(losses[-1])),
+                "curve_step": step, "loss_curve": curve}

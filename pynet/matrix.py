@@ -21,13 +21,13 @@ __all__ = ["Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix",
 class Matrix:
     """A C matrix of doubles. ``Matrix(array_like)`` copies a 2-D array into a new C matrix."""
 
-    __slots__ = ("_m", "_owner", "__weakref__")
+    __slots__ = ("_m", "_owner", "_view", "__weakref__")
 
     def __init__(self, data):
         arr = _to_2d(data, "Matrix")
         m = _owned(arr.shape[0], arr.shape[1])
         numpy_view(m._m.data, m.rows, m.cols, m)[...] = arr
-        self._m, self._owner = m._m, m._owner
+        self._m, self._owner, self._view = m._m, m._owner, None
 
     # -- construction without copying (internal) ---------------------------------------------
     @classmethod
@@ -36,6 +36,7 @@ class Matrix:
         self = cls.__new__(cls)
         self._m = ffi.new("matrix *", cmatrix)
         self._owner = owner
+        self._view = None
         return self
 
     @classmethod
@@ -61,7 +62,15 @@ class Matrix:
     @property
     def data(self):
         """The matrix as a writable (rows, cols) float64 numpy array over the C memory."""
-        return numpy_view(self._m.data, self._m.rows, self._m.cols, self)
+        # Made once and kept: a Matrix's struct never changes after _wrap, and homework code reads
+        # m.data[i][j] in element loops, where a fresh view per access cost most of a training step.
+        # The view holds the memory's owner, not this Matrix, so caching it makes no reference cycle.
+        view = self._view
+        if view is None:
+            view = numpy_view(self._m.data, self._m.rows, self._m.cols, self._owner)
+            if self._m.data != ffi.NULL:
+                self._view = view
+        return view
 
     @data.setter
     def data(self, values):

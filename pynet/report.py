@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .datasets._common import atomic_file
+from .homework.loop import describe as implementation_line
 
 PLOT_HINT = "Plots need matplotlib: pip install matplotlib, then rerun."
 
@@ -522,6 +523,7 @@ def _blocks(results, timings, meta, figures, plots_available):
                     else "%.4f" % r["final_loss"])
             rows.append([r["label"], loss, _pct(r["train_accuracy"]), _pct(r["test_accuracy"]), "%.2f" % secs])
         b.append(("table", rows))
+        b.extend(("p", line) for line in map(implementation_line, result["runs"]) if line)
         for key in (exp_id + ":loss", exp_id + ":accuracy"):
             if key in figures:
                 b.append(("img", figures[key]))

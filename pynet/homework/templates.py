@@ -141,6 +141,9 @@ TRYHW4 = '''"""Run the homework's experiments on your classifier.py (or on --imp
 
     python tryhw4.py                       # softmax regression on MNIST, the homework's defaults
     python tryhw4.py --model neural_net --activation RELU --iters 1000 --rate 0.01
+    python tryhw4.py --experiment 2.2.1    # an experiment of the homework (--all: all of them),
+                                           # each run checked against pynet's C loop
+    python tryhw4.py --all --report report # and the write-up: report.md, report.html, results.json
 """
 import argparse
 import importlib.util
@@ -198,14 +201,29 @@ def main(argv=None):
     p.add_argument("--dataset", default="mnist", choices=("mnist", "cifar10"))
     p.add_argument("--model", default="softmax", choices=MODELS)
     p.add_argument("--activation", default="LOGISTIC", choices=("LINEAR", "LOGISTIC", "RELU", "LRELU"))
-    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--experiment", "-e", action="append", metavar="N",
+                   help="run experiment N of the homework (e.g. 2.2.1) on your functions; repeat for several")
+    p.add_argument("--all", action="store_true", help="run every experiment")
+    p.add_argument("--report", metavar="DIR", help="with --experiment/--all: write the report into DIR")
+    p.add_argument("--iters", type=int, help="default 1000 (the experiments: their own counts)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--rate", type=float, default=0.01)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--decay", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split")
+    p.add_argument("--threads", type=int, help="threads for pynet's C kernels (default: all cores; on a "
+                                               "busy shared machine 1 is often faster)")
     args = p.parse_args(argv)
+    if args.threads:
+        pynet.set_threads(args.threads)
+    if args.experiment or args.all:
+        from pynet.experiments import ORDER
+        from pynet.homework.loop import run_experiments
+        return run_experiments(args.impl, ORDER if args.all else args.experiment, seed=args.seed,
+                               iters=args.iters, limit=args.limit or None, report_dir=args.report)
+    if args.iters is None:
+        args.iters = 1000
     run(load_impl(args.impl), args)
     return 0
 
