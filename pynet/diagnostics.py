@@ -87,8 +87,8 @@ class Recorder:
                 centre, limit = self._saturation[i]
                 self.values["saturated"][i].append(np.count_nonzero(np.abs(out - centre) > limit) / out.size)
             delta = self._before[i].ravel()
-            np.subtract(w, delta, out=delta)   # w_after − w_before, in the copy's memory
-            w_norm = np.sqrt(np.dot(w, w))
+            w_norm = np.sqrt(np.dot(delta, delta))   # of the weights before the step
+            np.subtract(w, delta, out=delta)         # w_after − w_before, in the copy's memory
             self.values["update_ratio"][i].append(np.sqrt(np.dot(delta, delta)) / w_norm if w_norm > 0 else np.inf)
 
     def result(self):
