@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-__all__ = ["DEFAULT_EVERY", "diagnostics_every", "Recorder", "plot_diagnostics"]
+__all__ = ["DEFAULT_EVERY", "diagnostics_every", "Recorder", "summary", "to_json", "plot_diagnostics"]
 
 DEFAULT_EVERY = 10            # diagnostics=True records every 10 steps
 LOGISTIC_SATURATION = 0.49    # a logistic output y is saturated when |y − ½| > 0.49
@@ -115,6 +115,23 @@ def to_json(diagnostics):
     for k in KEYS:
         r[k] = [values(a) for a in diagnostics[k]]
     return r
+
+
+def summary(diagnostics):
+    """One line on the last recorded step, layer by layer (or that nothing was recorded)."""
+    steps = diagnostics["step"]
+    if len(steps) == 0:
+        return "diagnostics: no step recorded (the run had fewer than %d steps)" % diagnostics["every"]
+    parts = []
+    for i, a in enumerate(diagnostics["activations"]):
+        text = "layer %d %s: gradient norm %.3g, update ratio %.3g" % (
+            i, a, diagnostics["grad_norm"][i][-1], diagnostics["update_ratio"][i][-1])
+        if diagnostics["dead"][i] is not None:
+            text += ", dead %.1f%%" % (100 * diagnostics["dead"][i][-1])
+        if diagnostics["saturated"][i] is not None:
+            text += ", saturated %.1f%%" % (100 * diagnostics["saturated"][i][-1])
+        parts.append(text)
+    return "diagnostics at step %d (recorded every %d steps): %s" % (steps[-1], diagnostics["every"], "; ".join(parts))
 
 
 def plot_diagnostics(diagnostics, path=None, title=None):
