@@ -22,7 +22,7 @@ import numpy as np
 
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last, numpy_view
 from ._progress import Progress, progress_enabled
-from .diagnostics import Recorder, diagnostics_every
+from .diagnostics import Recorder, attach, diagnostics_every
 from .matrix import Matrix, as_matrix, _adopt, _owned
 
 __all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
@@ -607,10 +607,10 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None, dia
                 status = lib.train_steps(cm, cd, config, done, n, ffi.NULL, losses_ptr + done, ffi.NULL)
             elapsed = time.perf_counter() - t0
             if status == lib.PN_ERR_NONFINITE:
-                raise diverged(losses, done, n, "train_model", lambda bad: (
+                raise attach(diverged(losses, done, n, "train_model", lambda bad: (
                     "train_model: the loss became %s at iteration %d of %d, so training stopped there "
                     "(the weights are the ones that produced it). The learning rate %g is probably too "
-                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10)))
+                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10))), recorder)
             if status:
                 raise_last(status)
             done += n

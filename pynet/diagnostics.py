@@ -75,6 +75,10 @@ class Recorder:
             return
         self.next += self.every
         self.steps.append(done)
+        with np.errstate(over="ignore", invalid="ignore"):   # a diverging run's norms are inf, truly
+            self._record()
+
+    def _record(self):
         for i, l in enumerate(self.layers):
             w, dw = l.w.data.ravel(), l.dw.data.ravel()
             # dw is the homework's inᵀ·(y − p): minus the gradient of the batch's summed loss
@@ -104,6 +108,13 @@ class Recorder:
         for k in KEYS:
             r[k] = [np.array(v, dtype=np.float64) if ok else None for v, ok in zip(self.values[k], applies[k])]
         return r
+
+
+def attach(error, recorder):
+    """``error`` (a DivergedError) with ``error.diagnostics``: what was recorded before the run
+    diverged, or None without a recorder."""
+    error.diagnostics = recorder.result() if recorder else None
+    return error
 
 
 def to_json(diagnostics):

@@ -9,7 +9,8 @@ sweep start from the same weights and see the same batches: they differ only in 
 and the same seed gives the same numbers, bit for bit.
 
 Results are plain dicts (JSON-ready, no timings, so a rerun gives an identical results.json);
-timings are kept apart.
+timings are kept apart. A run asked for diagnostics (an experiment's ``diagnostics=N``, or the
+Runner's for every run) keeps them in its dict as ``diagnostics`` (pynet.diagnostics.to_json).
 """
 import math
 import time
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import classifier as C
 from ._native import DivergedError, set_seed
+from .diagnostics import diagnostics_every, to_json
 
 HOMEWORK = {"batch": 128, "iters": 1000, "rate": 0.01, "momentum": 0.9, "decay": 0.0}
 POWERS_RATE = [10.0, 1.0, 0.1, 0.01, 0.001]
@@ -102,8 +104,9 @@ class Runner:
     three_layer_net), loading each dataset once, and calls ``on_run(exp_id, run, seconds)`` as each
     run finishes so results can be saved as they come."""
 
-    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None):
+    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None, diagnostics=None):
         self.builders = builders
+        self.diagnostics = diagnostics_every(diagnostics, "Runner: diagnostics")
         self.load = load                  # load(name) -> (train, test) Data, or raise MissingData
         self.seed = seed
         self.iters = iters
@@ -178,12 +181,15 @@ class Runner:
         inputs, outputs = train.X.cols, train.y.cols
         build = self.builders[spec["model"]]
         model = build(inputs, outputs) if spec["model"] == "softmax" else build(inputs, outputs, getattr(C, s["activation"]))
-        diverged_at = None
+        diverged_at, diagnostics = None, None
+        every = diagnostics_every(spec.get("diagnostics"), "experiment %s: diagnostics" % spec["title"]) or self.diagnostics
         try:
             losses = C.train_model(model, train, s["batch"], s["iters"], s["rate"], s["momentum"], s["decay"],
-                                   progress=self.progress)
+                                   progress=self.progress, diagnostics=every)
+            if every:
+                losses, diagnostics = losses
         except DivergedError as e:
-            losses, diverged_at = e.losses, e.iteration
+            losses, diverged_at, diagnostics = e.losses, e.iteration, e.diagnostics
         finite = losses[np.isfinite(losses)]
         step, curve = downsample(finite)
         with np.errstate(all="ignore"):
@@ -196,4 +202,6 @@ class Runner:
                "diverged": diverged_at is not None, "diverged_at": diverged_at,
                "diverged_loss": None if diverged_at is None else str(float(losses[-1])),
                "curve_step": step, "loss_curve": curve}
+        if diagnostics is not None:
+            run["diagnostics"] = to_json(diagnostics)
         return run, model

@@ -16,7 +16,7 @@ import numpy as np
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
 from .classifier import Data, Model, _data, _model
-from .diagnostics import Recorder, diagnostics_every
+from .diagnostics import Recorder, attach, diagnostics_every
 from .matrix import Matrix, as_matrix
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
@@ -305,10 +305,10 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
                 status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
                                          correct_ptr + step)
             if status == lib.PN_ERR_NONFINITE:
-                raise diverged(history.losses, step, n, "fit", lambda bad: (
+                raise attach(diverged(history.losses, step, n, "fit", lambda bad: (
                     "fit: the loss became %s at step %d (epoch %d), so training stopped there. The learning "
                     "rate %g is probably too high: try a lower one, or gradient clipping (clip)."
-                    % (history.losses[bad], bad, epoch, rate)))
+                    % (history.losses[bad], bad, epoch, rate))), recorder)
             if status:
                 with _errors_from("fit"):   # the C core's messages say "train_model: "
                     raise_last(status)

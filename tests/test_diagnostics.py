@@ -142,3 +142,33 @@ def test_json_form_and_plot(tmp_path):
         fig = plot_diagnostics(record, tmp_path / name, title="t")
         assert (tmp_path / name).stat().st_size > 1000
         assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 1
+
+
+def test_a_diverging_run_keeps_what_was_recorded():
+    pynet.set_seed(8)
+    m, d = model(acts=(RELU,), hidden=(16,)), data()
+    with pytest.raises(pynet.DivergedError) as info:
+        train_model(m, d, 32, 1000, 1e6, 0.9, 0.0, progress=False, diagnostics=1)
+    e = info.value
+    assert e.iteration >= 1 and list(e.diagnostics["step"]) == list(range(1, e.iteration + 1))
+    with pytest.raises(pynet.DivergedError) as info:
+        train_model(m, d, 32, 1000, 1e6, 0.9, 0.0, progress=False)
+    assert info.value.diagnostics is None
+
+
+def test_experiment_runs_keep_diagnostics_in_their_results_only_when_asked():
+    from pynet.experiments import Runner
+    builders = {"softmax": lambda i, o: make_model([make_layer(i, o, SOFTMAX)])}
+    train, test = data(seed=1), data(seed=2)
+    runs = []
+    for diagnostics in (None, 25):
+        r = Runner(builders, lambda name: (train, test), seed=3, iters=100, progress=False, diagnostics=diagnostics)
+        runs.append(r.run("2.2.1")["runs"][0])
+    plain, recorded = runs
+    assert "diagnostics" not in plain
+    diag = recorded.pop("diagnostics")
+    assert plain == recorded                      # the run itself is unchanged
+    assert diag["step"] == [25, 50, 75, 100] and diag["activations"] == ["SOFTMAX"]
+    json.dumps(diag, allow_nan=False)
+    with pytest.raises(ValueError, match="Runner: diagnostics must be a positive integer"):
+        Runner(builders, lambda name: (train, test), diagnostics=0)
