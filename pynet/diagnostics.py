@@ -6,12 +6,15 @@ logistic/tanh outputs and the size of the update relative to the weights (docs/T
 
 The training loops run the C steps in chunks that end on every N-th step, with that step alone in
 its own chunk so the weights can be copied just before it; the statistics are then computed with
-NumPy on zero-copy views of the layers' ``dw``, ``out`` and ``w``, so they describe that one step
+NumPy on zero-copy views of the layers' ``out`` and, for the norms of ``dw``, ``w`` and the update, by
+one C call per layer (``layer_step_norms``, csrc/model.c), so they describe that one step
 (the last of each N), not an average over the N.
 """
 import operator
 
 import numpy as np
+
+from ._native import check, ffi, lib
 
 __all__ = ["DEFAULT_EVERY", "diagnostics_every", "Recorder", "summary", "to_json", "plot_diagnostics"]
 
@@ -53,6 +56,9 @@ class Recorder:
         self._saturation = [(0.5, LOGISTIC_SATURATION) if a == "LOGISTIC" else (0.0, TANH_SATURATION) if a == "TANH"
                             else None for a in self.activations]
         self._before = [np.empty((l.inputs, l.outputs)) for l in self.layers]
+        self._before_ptr = [ffi.cast("double *", ffi.from_buffer(b)) for b in self._before]
+        self._norms = np.zeros(3)
+        self._norms_ptr = ffi.cast("double *", ffi.from_buffer(self._norms))
         self.next = every             # steps done (1-based count) at the next record
         self.steps = []
         self.values = {k: [[] for _ in self.layers] for k in KEYS}
@@ -80,20 +86,20 @@ class Recorder:
 
     def _record(self):
         for i, l in enumerate(self.layers):
-            w, dw = l.w.data.ravel(), l.dw.data.ravel()
+            # ‖dw‖, ‖w before‖, ‖w after − w before‖ in one C call (csrc/model.c layer_step_norms)
+            check(lib.layer_step_norms(l._ptr, self._before_ptr[i], self._norms_ptr))
+            grad, w_norm, step = self._norms
             # dw is the homework's inᵀ·(y − p): minus the gradient of the batch's summed loss
-            self.values["grad_norm"][i].append(np.sqrt(np.dot(dw, dw)) / self.batch)
-            out = l.out.data
-            if self._relu[i]:
-                alive = np.count_nonzero(np.any(out != 0, axis=0))
-                self.values["dead"][i].append(1.0 - alive / out.shape[1])
-            if self._saturation[i] is not None:
-                centre, limit = self._saturation[i]
-                self.values["saturated"][i].append(np.count_nonzero(np.abs(out - centre) > limit) / out.size)
-            delta = self._before[i].ravel()
-            w_norm = np.sqrt(np.dot(delta, delta))   # of the weights before the step
-            np.subtract(w, delta, out=delta)         # w_after − w_before, in the copy's memory
-            self.values["update_ratio"][i].append(np.sqrt(np.dot(delta, delta)) / w_norm if w_norm > 0 else np.inf)
+            self.values["grad_norm"][i].append(grad / self.batch)
+            self.values["update_ratio"][i].append(step / w_norm if w_norm > 0 else np.inf)
+            if self._relu[i] or self._saturation[i] is not None:
+                out = l.out.data
+                if self._relu[i]:
+                    alive = np.count_nonzero(np.any(out != 0, axis=0))
+                    self.values["dead"][i].append(1.0 - alive / out.shape[1])
+                else:
+                    centre, limit = self._saturation[i]
+                    self.values["saturated"][i].append(np.count_nonzero(np.abs(out - centre) > limit) / out.size)
 
     def result(self):
         """The record: a dict with ``every``, ``activations`` (one name per layer), ``step`` (the
