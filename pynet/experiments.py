@@ -182,7 +182,8 @@ class Runner:
         build = self.builders[spec["model"]]
         model = build(inputs, outputs) if spec["model"] == "softmax" else build(inputs, outputs, getattr(C, s["activation"]))
         diverged_at, diagnostics = None, None
-        every = diagnostics_every(spec.get("diagnostics"), "experiment %s: diagnostics" % spec["title"]) or self.diagnostics
+        every = (diagnostics_every(spec.get("diagnostics"), "experiment %s: diagnostics" % spec["title"])
+                 or self.diagnostics)
         try:
             losses = C.train_model(model, train, s["batch"], s["iters"], s["rate"], s["momentum"], s["decay"],
                                    progress=self.progress, diagnostics=every)
