@@ -1,6 +1,7 @@
 # pynet's development tasks. `make` builds the C extension in place, `make test` runs every test
 # (the C test under AddressSanitizer + UBSan, then pytest), `make bench` the speed benchmarks
-# (bench.py: steps and GEMM against NumPy and PyTorch; bench_fit.py: the MNIST fit against scikit-learn and PyTorch).
+# (bench.py: steps and GEMM against NumPy and PyTorch; bench_fit.py: the MNIST fit against scikit-learn and PyTorch;
+# bench_diagnostics.py: what diagnostics while training cost).
 PYTHON ?= python3
 CC ?= cc
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -56,6 +57,7 @@ bench: build
 	$(PYTHON) benchmarks/bench.py
 	$(PYTHON) benchmarks/bench_fit.py
 	$(PYTHON) benchmarks/bench_homework.py
+	$(PYTHON) benchmarks/bench_diagnostics.py
 
 bench-data: build
 	$(PYTHON) benchmarks/bench_datasets.py

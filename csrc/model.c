@@ -293,3 +293,19 @@ int evaluate_model(model m, data d, double *loss, double *accuracy)
     free_matrix(p);
     return status;
 }
+
+/* ---- diagnostics ------------------------------------------------------------------------------- */
+
+int layer_step_norms(const layer *l, double *w_before, double *norms)
+{
+    /* w_before is w.rows × w.cols, the weights before the step; it is overwritten with w − w_before */
+    int status = pn_check_layer("layer_step_norms", l);
+    if (status) return status;
+    if (!w_before || !norms) return pn_fail(PN_ERR_VALUE, "layer_step_norms: w_before and norms must not be NULL");
+    size_t n = pn_size(l->w);
+    norms[0] = sqrt(pn_sum_squares(l->dw.data, n));
+    norms[1] = sqrt(pn_sum_squares(w_before, n));
+    for (size_t i = 0; i < n; i++) w_before[i] = l->w.data[i] - w_before[i];
+    norms[2] = sqrt(pn_sum_squares(w_before, n));
+    return PN_OK;
+}

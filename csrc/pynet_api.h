@@ -192,6 +192,9 @@ double scheduled_rate(const train_config *c, int step);   /* the rate at 0-based
 int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
                       int t, double grad_scale);   /* t: 1-based step; gradient = −grad_scale·dw */
 double clip_gradients(model m, double max_norm, double grad_scale);  /* returns the norm before */
+/* Diagnostics of the step just taken (pynet/diagnostics.py): norms = {‖dw‖, ‖w_before‖, ‖w − w_before‖},
+ * w_before (w.rows × w.cols, the weights before the step) is overwritten with w − w_before. */
+int layer_step_norms(const layer *l, double *w_before, double *norms);
 int shuffle_indices(int *idx, int n);             /* idx ← a uniform permutation of 0..n−1 */
 
 /* `steps` training steps numbered from first_step (for the schedule and Adam). Step s uses the

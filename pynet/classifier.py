@@ -23,6 +23,7 @@ import numpy as np
 
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last, numpy_view
 from ._progress import Progress, progress_enabled
+from .diagnostics import Recorder, attach, diagnostics_every
 from .matrix import Matrix, as_matrix, _adopt, _owned
 
 __all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
@@ -654,7 +655,7 @@ def cross_entropy_loss(y, p):
     return call(lib.cross_entropy_loss, y._m[0], p._m[0])
 
 
-def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
+def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None, diagnostics=None):
     """The homework's training loop, run in C: ``iters`` steps of SGD on random batches of
     ``batch`` rows with learning rate ``rate`` (divided by the batch size, as the homework does),
     ``momentum`` and weight ``decay``.
@@ -666,7 +667,10 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
     iteration if the loss becomes NaN or infinite (the weights are then the ones that produced that
     loss, updated by the step before), or naming the iteration and the layer if an update leaves a
     weight NaN or infinite (that layer's weights then hold the non-finite values); when the batch held
-    NaN or infinite input the message says so and names it."""
+    NaN or infinite input the message says so and names it.
+
+    ``diagnostics=N`` (or True: N = 10) also records per-layer statistics of every N-th step
+    (pynet.diagnostics, docs/TRAINING.md) and returns ``(losses, diagnostics)`` instead."""
     m, d = _model(m), _data(d)
     batch, iters = _index(batch, "batch", 1), _index(iters, "iters", 0)
     rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
@@ -674,6 +678,8 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
     config.batch, config.rate, config.momentum, config.decay = batch, rate, momentum, decay
     config = ffi.new("train_config *", config)
     check(lib.pn_check_config(b"train_model", config))   # fit's ranges and message, even for 0 iters
+    every = diagnostics_every(diagnostics)
+    recorder = Recorder(m, every, batch) if every else None
     cm, cd = m._c[0], d._c[0]
     losses = np.full(iters, np.nan)
     losses_ptr = ffi.cast("double *", ffi.from_buffer(losses)) if iters else ffi.NULL
@@ -684,6 +690,9 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
             # Run in chunks of about a tenth of a second: the progress line stays fresh and Ctrl-C is
             # honoured between chunks. Chunking changes nothing else: the C generator carries on.
             n = min(chunk, iters - done)
+            if recorder:
+                n = recorder.limit(done, n)
+                recorder.before(done, n)
             t0 = time.perf_counter()
             with m._store.lock:
                 # train_model_losses' loop with the homework's config, numbered from `done` so that an
@@ -691,16 +700,18 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None):
                 status = lib.train_steps(cm, cd, config, done, n, ffi.NULL, losses_ptr + done, ffi.NULL)
             elapsed = time.perf_counter() - t0
             if status == lib.PN_ERR_NONFINITE:
-                raise diverged(losses, done, n, "train_model", lambda bad: (
+                raise attach(diverged(losses, done, n, "train_model", lambda bad: (
                     "train_model: the loss became %s at iteration %d of %d, so training stopped there "
                     "(the weights are the ones that produced it). The learning rate %g is probably too "
-                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10)))
+                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10))), recorder)
             if status:
                 raise_last(status)
             done += n
+            if recorder:
+                recorder.after(done)
             bar.update(done, loss=float(np.mean(losses[max(0, done - 50):done])))
             chunk = max(1, min(100000, int(n * 0.1 / max(elapsed, 1e-6))))
     finally:
         m.layers[0]._saved_in = None   # the C loop's batch buffer is gone
         bar.close()
-    return losses
+    return (losses, recorder.result()) if recorder else losses

@@ -193,6 +193,9 @@ def build_parser():
     g.add_argument("--min-rate", type=nonneg_float, default=0.0, metavar="R", help="cosine schedule: final rate")
     g.add_argument("--clip", type=nonneg_float, default=0.0, metavar="NORM",
                    help="clip each step's gradient (of the mean loss) to this global norm (0: off)")
+    g.add_argument("--diagnostics", type=positive_int, nargs="?", const=True, metavar="N",
+                   help="record per-layer gradient norms, dead/saturated units and update ratios every N "
+                        "steps (default 10), print the last and keep them in the model file's info")
     g.add_argument("--patience", type=positive_int, metavar="EPOCHS",
                    help="stop after this many epochs without a better validation accuracy")
     g = t.add_argument_group("run")
@@ -399,7 +402,7 @@ def cmd_train(a):
     history = fit(m, d, epochs=a.epochs, batch=a.batch, optimizer=a.optimizer, rate=a.rate, momentum=a.momentum,
                   decay=a.decay, beta1=a.beta1, beta2=a.beta2, eps=a.eps, schedule=a.schedule, warmup=a.warmup,
                   step_size=a.step_size, gamma=a.gamma, min_rate=a.min_rate, clip=a.clip, validation=val,
-                  patience=a.patience, progress=not a.quiet)
+                  patience=a.patience, progress=not a.quiet, diagnostics=a.diagnostics)
     trained = time.perf_counter()
     del d
     result = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
@@ -422,6 +425,9 @@ def cmd_train(a):
               "train": options, "result": result, "history": history.epochs,
               "command": "python -m pynet " + " ".join(a.argv),
               "threads": pynet.get_threads()}
+    if history.diagnostics is not None:
+        from .diagnostics import summary, to_json
+        m.info["diagnostics"] = to_json(history.diagnostics)
     if a.log is not None:
         _write_log(a.log, history.epochs)
     if a.out is not None:
@@ -436,6 +442,8 @@ def cmd_train(a):
         last = history.epochs[-1]
         lines.append("trained %d epochs: final training-batch accuracy %.2f%%, loss %.4f"
                      % (len(history.epochs), 100 * last["train_accuracy"], last["train_loss"]))
+    if history.diagnostics is not None:
+        lines.append(summary(history.diagnostics))
     if a.test:
         lines.append("test accuracy %.2f%% (loss %.4f) on %s's test split"
                      % (100 * result["test_accuracy"], result["test_loss"], a.data))

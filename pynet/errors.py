@@ -18,7 +18,8 @@ class DivergedError(PynetError, FloatingPointError):
     ``iteration`` is the 0-based step that went bad, ``loss`` that step's loss (finite when it was a
     weight), ``losses`` the losses of every step up to and including it, ``layer`` the index of the
     layer whose weights became non-finite (None when it was the loss) and ``bad_input`` whether the
-    step's batch held NaN or infinite values (the cause then, not the learning rate)."""
+    step's batch held NaN or infinite values (the cause then, not the learning rate); ``diagnostics``
+    what train_model or fit recorded before (pynet.diagnostics), None when they were not asked for."""
 
     def __init__(self, message, iteration, loss, losses, layer=None, bad_input=False):
         super().__init__(message)
@@ -27,6 +28,7 @@ class DivergedError(PynetError, FloatingPointError):
         self.losses = losses
         self.layer = layer
         self.bad_input = bad_input
+        self.diagnostics = None
 
 
 class FileFormatError(PynetError, ValueError):

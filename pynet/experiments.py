@@ -9,7 +9,8 @@ sweep start from the same weights and see the same batches: they differ only in 
 and the same seed gives the same numbers, bit for bit.
 
 Results are plain dicts (JSON-ready, no timings, so a rerun gives an identical results.json);
-timings are kept apart.
+timings are kept apart. A run asked for diagnostics (an experiment's ``diagnostics=N``, or the
+Runner's for every run) keeps them in its dict as ``diagnostics`` (pynet.diagnostics.to_json).
 """
 import math
 import time
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import classifier as C
 from ._native import DivergedError, set_seed
+from .diagnostics import diagnostics_every, to_json
 
 HOMEWORK = {"batch": 128, "iters": 1000, "rate": 0.01, "momentum": 0.9, "decay": 0.0}
 POWERS_RATE = [10.0, 1.0, 0.1, 0.01, 0.001]
@@ -105,8 +107,10 @@ class Runner:
     and by the student's functions in the Python loop; the run's numbers are the student's, and its
     "implementation" entry says whether they match the C run's."""
 
-    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None, impl=None):
+    def __init__(self, builders, load, seed=0, iters=None, progress=True, log=None, on_run=None, impl=None,
+                 diagnostics=None):
         self.builders = builders
+        self.diagnostics = diagnostics_every(diagnostics, "Runner: diagnostics")
         self.load = load                  # load(name) -> (train, test) Data, or raise MissingData
         self.seed = seed
         self.iters = iters
@@ -192,19 +196,25 @@ class Runner:
 
     def _train(self, spec, s, train, test):
         model = self._build(spec, s, train)
-        diverged_at = None
+        diverged_at, diagnostics = None, None
+        every = (diagnostics_every(spec.get("diagnostics"), "experiment %s: diagnostics" % spec["title"])
+                 or self.diagnostics)
         t0 = time.perf_counter()
         try:
             losses = C.train_model(model, train, s["batch"], s["iters"], s["rate"], s["momentum"], s["decay"],
-                                   progress=self.progress)
+                                   progress=self.progress, diagnostics=every)
+            if every:
+                losses, diagnostics = losses
         except DivergedError as e:
-            losses, diverged_at = e.losses, e.iteration
+            losses, diverged_at, diagnostics = e.losses, e.iteration, e.diagnostics
         seconds = time.perf_counter() - t0
         with np.errstate(all="ignore"):
             train_acc = C.accuracy_model(model, train)
             test_acc = C.accuracy_model(model, test)
         summarise = lambda *a: self._summarise(spec, s, *a)
         run = summarise(losses, diverged_at, train_acc, test_acc)
+        if diagnostics is not None:
+            run["diagnostics"] = to_json(diagnostics)
         if self.impl is not None:   # the same run again, on the student's five functions
             return self.impl.rerun((run, losses, seconds), lambda: self._build(spec, s, train), s, train, test,
                                    summarise)

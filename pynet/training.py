@@ -16,6 +16,7 @@ import numpy as np
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
 from .classifier import Data, Model, _data, _model
+from .diagnostics import Recorder, attach, diagnostics_every
 from .matrix import Matrix, as_matrix
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
@@ -142,8 +143,8 @@ def split_validation(d, fraction):
 class History:
     """What fit did: one dict per epoch (``epoch``, ``train_loss``, ``train_accuracy`` — measured on
     the training batches as they went by, dropout on — ``val_loss``, ``val_accuracy``, ``rate``,
-    ``seconds``), every step's loss, the best epoch (by validation accuracy) and whether early
-    stopping ended the run."""
+    ``seconds``), every step's loss, the best epoch (by validation accuracy), whether early
+    stopping ended the run, and ``diagnostics`` (None unless fit was asked for them)."""
 
     def __init__(self):
         self.epochs = []
@@ -151,6 +152,7 @@ class History:
         self.best_epoch = None
         self.stopped_early = False
         self.seconds = 0.0
+        self.diagnostics = None   # fit(..., diagnostics=N): pynet.diagnostics.Recorder.result()
 
     def __repr__(self):
         last = self.epochs[-1] if self.epochs else {}
@@ -198,7 +200,8 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
 
 def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
         beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
-        clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None):
+        clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None,
+        diagnostics=None):
     """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
     is dropped). Returns a History.
 
@@ -220,6 +223,8 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
       best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
       without improvement) enables early stopping.
     - ``on_epoch(record)``: called after each epoch with its dict; return True to stop.
+    - ``diagnostics``: N (or True: 10) records per-layer statistics of every N-th step, counted over
+      the whole run, in ``History.diagnostics`` (pynet.diagnostics, docs/TRAINING.md).
     Raises DivergedError if the loss, or a weight after an update, becomes NaN or infinite (naming
     the step, and the layer and any non-finite input), and ValueError or TypeError naming
     the argument for a bad setting (before any training): a rate that is not > 0, momentum outside
@@ -231,6 +236,7 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
         d = _data(d) if y is None else _arrays_to_data(m, d, y)
         epochs = _index(epochs, "epochs", 1)
         batch = _index(batch, "batch", 1)
+        every = diagnostics_every(diagnostics)
         warmup = _index(warmup, "warmup", 0)
         if step_size is not None:
             step_size = _index(step_size, "step_size", 1)
@@ -273,6 +279,7 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     show = progress_enabled(progress)
     history = History()
     history.losses = losses
+    recorder = Recorder(m, every, batch) if every else None
     losses_ptr = ffi.cast("double *", ffi.from_buffer(history.losses))
     correct_ptr = ffi.cast("int *", ffi.from_buffer(correct))
     perm = np.empty(len(train_rows), dtype=np.int32)
@@ -296,20 +303,25 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
         done, chunk = 0, 1
         while done < steps_per_epoch:
             n = min(chunk, steps_per_epoch - done)
+            if recorder:
+                n = recorder.limit(step, n)
+                recorder.before(step, n)
             t1 = time.perf_counter()
             with m._store.lock:   # threads sharing the model take turns (classifier._LayerStore)
                 status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
                                          correct_ptr + step)
             if status == lib.PN_ERR_NONFINITE:
-                raise diverged(history.losses, step, n, "fit", lambda bad: (
+                raise attach(diverged(history.losses, step, n, "fit", lambda bad: (
                     "fit: the loss became %s at step %d (epoch %d), so training stopped there. The learning "
                     "rate %g is probably too high: try a lower one, or gradient clipping (clip)."
-                    % (history.losses[bad], bad, epoch, rate)))
+                    % (history.losses[bad], bad, epoch, rate))), recorder)
             if status:
                 with _errors_from("fit"):   # the C core's messages say "train_model: "
                     raise_last(status)
             done += n
             step += n
+            if recorder:
+                recorder.after(step)
             bar.update(done, loss=float(np.mean(history.losses[max(step - 50, 0):step])))
             chunk = max(1, min(steps_per_epoch, int(n * 0.1 / max(time.perf_counter() - t1, 1e-6))))
         bar.close(quiet=True)
@@ -335,6 +347,8 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
             history.stopped_early = True
             break
     history.losses = history.losses[:step]
+    if recorder:
+        history.diagnostics = recorder.result()
     if best_weights is not None and history.best_epoch != history.epochs[-1]["epoch"]:
         _restore(m, best_weights)
     m.layers[0]._saved_in = None

@@ -277,3 +277,22 @@ def test_train_with_layer_norm_normalises_the_hidden_layers_and_eval_agrees_with
     p = np.exp(h - h.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     np.testing.assert_allclose(pynet.predict_model(m, Xs).data, p, rtol=1e-9, atol=1e-12)
+def test_train_diagnostics_are_printed_and_saved_and_change_no_weight(trained, tmp_path):
+    model = tmp_path / "diag.npz"
+    r = run(*TRAIN, "--root", trained["root"], "--test", "--out", model, "--diagnostics", "5")
+    assert r.returncode == 0, r.stderr
+    with np.load(model, allow_pickle=False) as z, np.load(trained["model"], allow_pickle=False) as z0:
+        meta = json.loads(z["metadata"].tobytes())
+        for name in z0.files:
+            if name != "metadata":
+                assert np.array_equal(z[name], z0[name]), name
+    diag = meta["info"]["diagnostics"]
+    steps = 3 * (2700 // 32)   # 3000 examples less 10% for validation, batch 32
+    assert diag["every"] == 5 and diag["step"] == list(range(5, steps + 1, 5))
+    assert diag["activations"] == ["RELU", "SOFTMAX"] and diag["dead"][1] is None
+    line = [l for l in r.stdout.splitlines() if l.startswith("diagnostics at step")]
+    assert len(line) == 1 and line[0].startswith("diagnostics at step %d (recorded every 5 steps)" % diag["step"][-1])
+    assert "gradient norm %.3g" % diag["grad_norm"][0][-1] in line[0]
+    assert "dead %.1f%%" % (100 * diag["dead"][0][-1]) in line[0]
+    bad = run("train", "--diagnostics", "0")
+    assert bad.returncode == 2 and "--diagnostics" in bad.stderr and "an integer >= 1" in bad.stderr

@@ -376,6 +376,23 @@ static void test_layer_norm(void)
     free_matrix(big);
     free_matrix(in);
     free_matrix(delta);
+/* layer_step_norms: ‖dw‖, ‖w_before‖ and ‖w − w_before‖ (left in w_before), and its errors. */
+static void test_layer_step_norms(void)
+{
+    layer l = make_layer(2, 2, RELU);
+    const double w[] = {1, 2, 3, 4}, dw[] = {3, 0, 0, 4};
+    memcpy(l.w.data, w, sizeof w);
+    memcpy(l.dw.data, dw, sizeof dw);
+    double before[] = {1, 2, 3, 6}, norms[3];
+    CHECK(layer_step_norms(&l, before, norms) == PN_OK);
+    CHECK_NEAR(norms[0], 5.0, 1e-15);
+    CHECK_NEAR(norms[1], sqrt(1 + 4 + 9 + 36), 1e-14);
+    CHECK_NEAR(norms[2], 2.0, 1e-15);
+    CHECK(before[0] == 0 && before[3] == -2);
+    CHECK(layer_step_norms(&l, NULL, norms) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "layer_step_norms");
+    CHECK(layer_step_norms(NULL, before, norms) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "layer is NULL");
     free_layer(&l);
 }
 
@@ -389,6 +406,7 @@ int main(void)
     test_zero_width_batches();
     test_activation_names();
     test_layer_norm();
+    test_layer_step_norms();
     pn_set_threads(1);
     test_gemm_against_reference();
     if (failures) {
