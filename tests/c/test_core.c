@@ -376,6 +376,9 @@ static void test_layer_norm(void)
     free_matrix(big);
     free_matrix(in);
     free_matrix(delta);
+    free_layer(&l);
+}
+
 /* layer_step_norms: ‖dw‖, ‖w_before‖ and ‖w − w_before‖ (left in w_before), and its errors. */
 static void test_layer_step_norms(void)
 {
