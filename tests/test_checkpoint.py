@@ -145,3 +145,106 @@ def test_sigint_arriving_during_the_c_steps_stops_fit_within_the_epoch():
     assert 0 < len(h.losses) < 50 * (20000 // 8)
     assert len(h.epochs) == len(h.losses) // (20000 // 8)   # the finished epochs only
     assert np.all(np.isfinite(h.losses))
+
+
+# ---- the command line, interrupted by a real SIGINT -------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = ["train", "--data", "mnist", "--subset", "3000", "--layers", "auto,32,auto", "--activation", "relu",
+       "--batch", "8", "--optimizer", "adam", "--rate", "0.001", "--dropout", "0.1", "--validation", "0.1",
+       "--seed", "4", "--bias", "--threads", "1"]
+
+
+def interrupted_cli(*args, after=r"epoch +1/\d+ +loss"):
+    """Run python -m pynet with args, send SIGINT once stderr matches ``after``; (status, stderr)."""
+    import re
+    import subprocess
+    import sys
+    import threading
+    env = dict(os.environ, PYTHONPATH=REPO, PYNET_PROGRESS="1")
+    p = subprocess.Popen([sys.executable, "-m", "pynet", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    err, sent = [], threading.Event()
+
+    def read():
+        text = ""
+        for chunk in iter(lambda: p.stderr.read1(4096), b""):
+            text += chunk.decode()
+            if not sent.is_set() and re.search(after, text):
+                p.send_signal(signal.SIGINT)
+                sent.set()
+        err.append(text)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    out = p.stdout.read().decode()
+    status = p.wait(timeout=600)
+    reader.join()
+    assert sent.is_set(), err
+    return status, out, err[0]
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "pynet", *map(str, args)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=REPO), timeout=600)
+
+
+def saved_weights(path):
+    m = pynet.load_model(path)
+    return weights(m)
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(os.environ.get("PYNET_DATA", ""), "mnist")),
+                    reason="needs MNIST in PYNET_DATA")
+def test_cli_ctrl_c_saves_model_and_log_exits_130_and_resume_matches_an_uninterrupted_run(tmp_path):
+    import csv
+    status, out, err = interrupted_cli(*CLI, "--epochs", "8", "--out", tmp_path / "m.npz", "--log",
+                                       tmp_path / "log.csv", "--checkpoint", tmp_path / "run.ckpt")
+    assert status == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("pynet: interrupted after ") and "saved" in last and "m.npz" in last, last
+    finished = int(last.split("interrupted after ")[1].split()[0])
+    assert 1 <= finished < 8
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, finished + 1))
+    m = pynet.load_model(tmp_path / "m.npz")
+    assert m.info["result"]["interrupted"] is True
+    best = max(rows, key=lambda r: (float(r["val_accuracy"]), -float(r["val_loss"])))
+    assert m.info["result"]["best_epoch"] == int(best["epoch"])
+
+    r = run_cli(*CLI, "--epochs", "8", "--resume", tmp_path / "run.ckpt", "--checkpoint", tmp_path / "run.ckpt",
+                "--out", tmp_path / "resumed.npz", "--log", tmp_path / "log.csv")
+    assert r.returncode == 0, r.stderr
+    r = run_cli(*CLI, "--epochs", "8", "--out", tmp_path / "straight.npz")
+    assert r.returncode == 0, r.stderr
+    for a, b in zip(saved_weights(tmp_path / "resumed.npz"), saved_weights(tmp_path / "straight.npz")):
+        assert np.array_equal(a, b)
+    with open(tmp_path / "log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, 9))
+
+    r = run_cli(*CLI, "--epochs", "8", "--optimizer", "sgd", "--resume", tmp_path / "run.ckpt")
+    assert r.returncode == 1 and "run.ckpt" in r.stderr and "optimizer 'adam' (checkpoint) vs 'sgd'" in r.stderr, \
+        r.stderr
+
+
+def test_estimator_interrupted_keeps_its_fitted_state_and_warns():
+    import threading
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 12))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    est = pynet.MLPClassifier(hidden_layer_sizes=(16,), batch_size=8, max_iter=200, tol=0, n_iter_no_change=1000,
+                              random_state=0)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            est.fit(X, y)
+    finally:
+        timer.cancel()
+    assert est.n_iter_ < 200
+    assert est.score(X, y) > 0.9
+    assert list(est.classes_) == ["no", "yes"]
