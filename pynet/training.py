@@ -144,7 +144,7 @@ class History:
     """What fit did: one dict per epoch (``epoch``, ``train_loss``, ``train_accuracy`` — measured on
     the training batches as they went by, dropout on — ``val_loss``, ``val_accuracy``, ``rate``,
     ``seconds``), every step's loss, the best epoch (by validation accuracy) and whether early
-    stopping ended the run."""
+    stopping ended the run, and whether Ctrl-C (SIGINT) did (``interrupted``)."""
 
     def __init__(self):
         self.epochs = []
