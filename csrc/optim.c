@@ -141,6 +141,37 @@ int adam_update_layer(layer *l, double rate, double beta1, double beta2, double 
     return pn_adam_update_layer(l, rate, beta1, beta2, eps, decay, t, grad_scale, NULL);
 }
 
+static int adam_moment_sizes(const layer *l, size_t n, size_t nb, const char *fn)
+{
+    if (!l || !l->ws || !l->w.data) return pn_fail(PN_ERR_VALUE, "%s: the layer has no weights (make it with make_layer)", fn);
+    if (n != pn_size(l->w) || nb != pn_size(l->b))
+        return pn_fail(PN_ERR_SHAPE, "%s: the layer has %zu weights and %zu biases, not %zu and %zu", fn,
+                       pn_size(l->w), pn_size(l->b), n, nb);
+    return PN_OK;
+}
+
+int pn_get_adam_moments(const layer *l, double *s, size_t n, double *sb, size_t nb)
+{
+    int status = adam_moment_sizes(l, n, nb, "pn_get_adam_moments");
+    if (status) return status;
+    for (size_t i = 0; i < n; i++) s[i] = l->ws->adam_s ? l->ws->adam_s[i] : 0.0;
+    for (size_t i = 0; i < nb; i++) sb[i] = l->ws->adam_sb ? l->ws->adam_sb[i] : 0.0;
+    return PN_OK;
+}
+
+int pn_set_adam_moments(layer *l, const double *s, size_t n, const double *sb, size_t nb)
+{
+    const char *fn = "pn_set_adam_moments";
+    int status = adam_moment_sizes(l, n, nb, fn);
+    if (status) return status;
+    layer_workspace *ws = l->ws;
+    if (!ws->adam_s && !(ws->adam_s = pn_alloc(n, fn))) return PN_ERR_NOMEM;
+    if (nb && !ws->adam_sb && !(ws->adam_sb = pn_alloc(nb, fn))) return PN_ERR_NOMEM;
+    memcpy(ws->adam_s, s, n * sizeof *s);
+    if (nb) memcpy(ws->adam_sb, sb, nb * sizeof *sb);
+    return PN_OK;
+}
+
 double clip_gradients(model m, double max_norm, double grad_scale)
 {
     if (pn_check_model("clip_gradients", m)) return NAN;

@@ -94,6 +94,8 @@ int pn_set_simd(const char *name);       /* use those ("auto": the best this CPU
 void set_seed(uint64_t seed);            /* one generator drives everything random */
 double rand_uniform(void);               /* uniform in [0, 1) */
 int rand_int(int n);                     /* uniform in [0, n), unbiased; n >= 1 */
+void pn_get_rng_state(uint64_t state[4]);        /* the generator's whole state (xoshiro256**), for checkpoints */
+void pn_set_rng_state(const uint64_t state[4]);  /* continue exactly where pn_get_rng_state was taken */
 
 /* ---- matrices ------------------------------------------------------------------------------- */
 matrix make_matrix(int rows, int cols);                 /* zeros */
@@ -191,6 +193,11 @@ int pn_check_config(const char *fn, const train_config *c);
 double scheduled_rate(const train_config *c, int step);   /* the rate at 0-based step */
 int adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
                       int t, double grad_scale);   /* t: 1-based step; gradient = −grad_scale·dw */
+/* Adam's second moments of l's weights (n = w's size) and bias (nb = b's size, 0 without one), which
+ * live in the layer's private workspace (the first moments are l->v and l->vb): get copies them out
+ * (zeros before the first Adam step), set copies them in; for checkpoints. PN_ERR_SHAPE on a size mismatch. */
+int pn_get_adam_moments(const layer *l, double *s, size_t n, double *sb, size_t nb);
+int pn_set_adam_moments(layer *l, const double *s, size_t n, const double *sb, size_t nb);
 double clip_gradients(model m, double max_norm, double grad_scale);  /* returns the norm before */
 /* Diagnostics of the step just taken (pynet/diagnostics.py): norms = {‖dw‖, ‖w_before‖, ‖w − w_before‖},
  * w_before (w.rows × w.cols, the weights before the step) is overwritten with w − w_before. */

@@ -152,6 +152,18 @@ static uint64_t rand_u64(void)
     return result;
 }
 
+void pn_get_rng_state(uint64_t state[4])
+{
+    if (!rng_seeded) set_seed(0);
+    memcpy(state, rng_state, sizeof rng_state);
+}
+
+void pn_set_rng_state(const uint64_t state[4])
+{
+    memcpy(rng_state, state, sizeof rng_state);
+    rng_seeded = 1;
+}
+
 double rand_uniform(void) { return (double)(rand_u64() >> 11) * 0x1.0p-53; }
 
 int rand_int(int n)

@@ -206,7 +206,13 @@ def build_parser():
     g.add_argument("--test", action="store_true",
                    help="after training, evaluate the kept model once on the test split and report it")
     g.add_argument("--out", metavar="PATH", help="save the trained model here (.npz; see docs/TRAINING.md)")
-    g.add_argument("--log", metavar="PATH", help="write the per-epoch history here as CSV")
+    g.add_argument("--log", metavar="PATH", help="write the per-epoch history here as CSV (after every epoch)")
+    g.add_argument("--checkpoint", metavar="PATH",
+                   help="save the whole training state here after every epoch (atomically), for --resume")
+    g.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this --checkpoint file (same data, model and settings; "
+                        "--epochs may grow, except with --schedule cosine); ends with the same weights as an "
+                        "uninterrupted run")
     g.add_argument("--quiet", action="store_true", help="no progress or per-epoch lines")
 
     e = sub.add_parser("eval", help="evaluate a saved model on a dataset split", formatter_class=_Formatter,
@@ -332,6 +338,10 @@ def _check_train_args(a):
         _check_writable(a.log, "--log", "history.csv")
     if a.out is not None:
         _check_writable(a.out, "--out", "model.npz")
+    if a.checkpoint is not None:
+        _check_writable(a.checkpoint, "--checkpoint", "run.ckpt")
+    if a.resume is not None and not os.path.isfile(a.resume):
+        raise CLIError("--resume %s: no such checkpoint file" % a.resume)
 
 
 def _resolve_layers(sizes, features, classes, data):
@@ -399,14 +409,31 @@ def cmd_train(a):
                                                 (2 * l.outputs if l.norm else 0) for l in layers)),
           a.quiet)
 
+    logged = []
+    if a.resume is not None:   # the log goes on from the epochs the checkpoint holds
+        from .checkpoint import CheckpointError, _read
+        try:
+            logged = list(_read(a.resume)[0]["epochs"])
+        except CheckpointError as e:
+            raise CLIError(str(e)) from None
+
+    def on_epoch(record):   # the log is written as epochs finish, so Ctrl-C or a crash keeps it
+        logged.append(record)
+        if a.log is not None:
+            _write_log(a.log, logged)
+
     history = fit(m, d, epochs=a.epochs, batch=a.batch, optimizer=a.optimizer, rate=a.rate, momentum=a.momentum,
                   decay=a.decay, beta1=a.beta1, beta2=a.beta2, eps=a.eps, schedule=a.schedule, warmup=a.warmup,
                   step_size=a.step_size, gamma=a.gamma, min_rate=a.min_rate, clip=a.clip, validation=val,
-                  patience=a.patience, progress=not a.quiet, diagnostics=a.diagnostics)
+                  patience=a.patience, progress=not a.quiet, diagnostics=a.diagnostics, on_epoch=on_epoch,
+                  checkpoint=a.checkpoint, resume=a.resume)
     trained = time.perf_counter()
     del d
     result = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
-              "stopped_early": history.stopped_early, "train_seconds": round(trained - loaded, 3)}
+              "stopped_early": history.stopped_early, "interrupted": history.interrupted,
+              "train_seconds": round(trained - loaded, 3)}
+    if history.interrupted:
+        return _interrupted(a, m, history, result, sizes, name, features, classes)
     if val is not None:
         best = history.epochs[history.best_epoch - 1]
         result["val_accuracy"], result["val_loss"] = best["val_accuracy"], best["val_loss"]
@@ -418,16 +445,9 @@ def cmd_train(a):
         del test
     result["total_seconds"] = round(time.perf_counter() - start, 3)
 
-    options = {k: v for k, v in vars(a).items() if k not in ("command", "argv", "quiet", "out", "log")}
-    options["layers"] = sizes
-    m.info = {"data": {"name": name or os.path.abspath(str(a.data)), "features": features, "classes": classes,
-                       "image_shape": _image_shape(features, name)},
-              "train": options, "result": result, "history": history.epochs,
-              "command": "python -m pynet " + " ".join(a.argv),
-              "threads": pynet.get_threads()}
+    _model_info(a, m, history, result, sizes, name, features, classes)
     if history.diagnostics is not None:
         from .diagnostics import summary, to_json
-        m.info["diagnostics"] = to_json(history.diagnostics)
     if a.log is not None:
         _write_log(a.log, history.epochs)
     if a.out is not None:
@@ -453,6 +473,44 @@ def cmd_train(a):
                  % (_seconds(time.perf_counter() - start), _seconds(loaded - start), _seconds(trained - loaded)))
     print("\n".join(lines))
     return 0
+
+
+def _model_info(a, m, history, result, sizes, name, features, classes):
+    import pynet
+    options = {k: v for k, v in vars(a).items()
+               if k not in ("command", "argv", "quiet", "out", "log", "checkpoint", "resume")}
+    options["layers"] = sizes
+    m.info = {"data": {"name": name or os.path.abspath(str(a.data)), "features": features, "classes": classes,
+                       "image_shape": _image_shape(features, name)},
+              "train": options, "result": result, "history": history.epochs,
+              "command": "python -m pynet " + " ".join(a.argv),
+              "threads": pynet.get_threads()}
+    if history.diagnostics is not None:
+        from .diagnostics import to_json
+        m.info["diagnostics"] = to_json(history.diagnostics)
+
+
+def _interrupted(a, m, history, result, sizes, name, features, classes):
+    """Ctrl-C during training: save what there is (model, log), say so in one line, exit 130."""
+    import pynet
+    _model_info(a, m, history, result, sizes, name, features, classes)
+    saved = []
+    if a.log is not None:
+        _write_log(a.log, history.epochs)
+        saved.append("the log in %s" % a.log)
+    if a.out is not None:
+        pynet.save_model(m, a.out)
+        kept = ("the best epoch's (%d) weights" % history.best_epoch if history.best_epoch is not None
+                else "the last weights")
+        saved.append("%s in %s" % (kept, a.out))
+    if a.checkpoint is not None and history.epochs:
+        saved.append("a checkpoint of epoch %d in %s (--resume %s continues)"
+                     % (history.epochs[-1]["epoch"], a.checkpoint, a.checkpoint))
+    n = len(history.epochs)
+    sys.stderr.write("pynet: interrupted after %d finished epoch%s (%d steps)%s\n" % (
+        n, "" if n == 1 else "s", len(history.losses), "; saved " + ", ".join(saved) if saved else "; nothing saved "
+        "(give --out, --log or --checkpoint to keep the model, the log or the state)"))
+    return 130
 
 
 def _write_log(path, epochs):

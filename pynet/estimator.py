@@ -278,13 +278,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             return False
 
         with _threads(self.threads):
-            _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver, rate=self.learning_rate_init,
+            history = _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver, rate=self.learning_rate_init,
                  momentum=self.momentum, l2=self.alpha, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
                  schedule=self.schedule, warmup=self.warmup, step_size=self.step_size, gamma=self.gamma,
                  min_rate=self.min_rate, clip=self.clip, shuffle=self.shuffle,
                  validation=self.validation_fraction if early else None, progress=bool(self.verbose),
                  on_epoch=on_epoch)
-        if stop_reason:
+        if history.interrupted:   # Ctrl-C: keep what was learnt (fit stopped at the end of a step)
+            warnings.warn("MLPClassifier: training interrupted (Ctrl-C) after %d finished epochs; the estimator "
+                          "keeps the %s weights" % (len(history.epochs), "best epoch's" if early and
+                                                    history.best_epoch is not None else "last"), UserWarning)
+        elif stop_reason:
             self._no_improvement_count = 0   # as scikit-learn: a warm start gets its full patience
             if self.verbose:
                 print("%s. Stopping." % stop_reason[0])

@@ -34,7 +34,8 @@ are atomic: the archive is written to a temporary file in the target folder, the
 target, so an interrupted save never leaves a half-written model behind.
 
 Optimiser state (momentum, Adam's moments) is not saved: a loaded model is for prediction or for
-a fresh round of training.
+a fresh round of training. To continue an interrupted run exactly, use a checkpoint
+(``fit(..., checkpoint=PATH)`` and ``resume=PATH``, pynet/checkpoint.py).
 """
 import json
 import lzma

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
+from . import checkpoint as _checkpoint
 from ._progress import Progress, progress_enabled
 from .classifier import Data, Model, _data, _model
 from .diagnostics import Recorder, attach, diagnostics_every
@@ -144,13 +145,15 @@ class History:
     """What fit did: one dict per epoch (``epoch``, ``train_loss``, ``train_accuracy`` — measured on
     the training batches as they went by, dropout on — ``val_loss``, ``val_accuracy``, ``rate``,
     ``seconds``), every step's loss, the best epoch (by validation accuracy), whether early
-    stopping ended the run, and ``diagnostics`` (None unless fit was asked for them)."""
+    stopping ended the run, whether Ctrl-C (SIGINT) did (``interrupted``), and ``diagnostics``
+    (None unless fit was asked for them)."""
 
     def __init__(self):
         self.epochs = []
         self.losses = np.empty(0)
         self.best_epoch = None
         self.stopped_early = False
+        self.interrupted = False   # True when Ctrl-C (SIGINT) stopped fit early
         self.seconds = 0.0
         self.diagnostics = None   # fit(..., diagnostics=N): pynet.diagnostics.Recorder.result()
 
@@ -201,7 +204,7 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
 def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
         beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
         clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None,
-        diagnostics=None):
+        diagnostics=None, checkpoint=None, resume=None):
     """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
     is dropped). Returns a History.
 
@@ -225,6 +228,15 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     - ``on_epoch(record)``: called after each epoch with its dict; return True to stop.
     - ``diagnostics``: N (or True: 10) records per-layer statistics of every N-th step, counted over
       the whole run, in ``History.diagnostics`` (pynet.diagnostics, docs/TRAINING.md).
+    - Ctrl-C (SIGINT): training stops at the end of the current step and fit returns normally, with
+      ``history.interrupted`` True, the best weights so far restored (with validation) or the last
+      ones kept, and the finished epochs in the History (the unfinished one's steps in ``losses``).
+    - ``checkpoint``: a path where the whole training state (weights, momentum or Adam's moments,
+      step count and so schedule position, pynet's generator, the history, the best weights) is
+      saved atomically after every epoch (pynet/checkpoint.py). ``resume``: such a path to continue
+      from, with the same model shapes, data and settings (``epochs`` may change except with the
+      cosine schedule); the resumed run ends with the same weights, bit for bit, as one that was
+      never stopped. A checkpoint of other settings is refused (CheckpointError, naming both).
     Raises DivergedError if the loss, or a weight after an update, becomes NaN or infinite (naming
     the step, and the layer and any non-finite input), and ValueError or TypeError naming
     the argument for a bad setting (before any training): a rate that is not > 0, momentum outside
@@ -244,6 +256,10 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
             patience = _index(patience, "patience", 1)
             if validation is None:
                 raise ValueError("early stopping (patience) needs validation data or a validation fraction")
+        rng_start = _checkpoint.rng_state()
+        if resume is not None:   # the validation split must be drawn as the interrupted run drew it
+            _checkpoint.set_rng_state(_checkpoint.rng_start(resume))
+            rng_start = _checkpoint.rng_state()
         if validation is None:
             train_rows, val = np.arange(d.X.rows, dtype=np.int32), None
         elif isinstance(validation, Data):
@@ -276,10 +292,64 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
             raise MemoryError("not enough memory to record the loss of each of the %d steps of %d epochs (%.3g "
                               "GiB); train for fewer epochs or with a larger batch"
                               % (total, epochs, total * 12 / 2**30)) from None
+    settings = {"batch": batch, "optimizer": str(optimizer).strip().lower(), "rate": rate, "momentum": momentum,
+                "decay": decay, "beta1": beta1, "beta2": beta2, "eps": eps, "schedule": str(schedule).strip().lower(),
+                "warmup": warmup, "step_size": step_size, "gamma": gamma, "min_rate": min_rate, "clip": clip,
+                "l2": l2, "shuffle": bool(shuffle), "patience": patience,
+                "validation": validation if validation is None or not isinstance(validation, Data)
+                else "a Data of %d rows" % validation.X.rows,
+                "layers": [[l.activation.name if hasattr(l.activation, "name") else str(l.activation), l.dropout]
+                           for l in m.layers]}
+    if cfg.schedule == lib.PN_COSINE:
+        settings["epochs"] = epochs   # the cosine's length; other schedules can be resumed for more epochs
     show = progress_enabled(progress)
     history = History()
     history.losses = losses
     recorder = Recorder(m, every, batch) if every else None
+    best = (-1.0, np.inf)
+    best_weights, since_best = None, 0
+    start = time.perf_counter()
+    step, first_epoch = 0, 1
+    if resume is not None:
+        meta, saved = _checkpoint.load(resume, m, settings, train_rows)
+        step, first_epoch = meta["step"], meta["epoch"] + 1
+        if step > total:
+            raise ValueError("fit: cannot resume from %s: it is %d epochs in, more than epochs=%d"
+                             % (resume, meta["epoch"], epochs))
+        _checkpoint.restore(m, saved)
+        history.losses[:step], correct[:step] = saved["losses"], saved["correct"]
+        history.epochs, history.best_epoch = meta["epochs"], meta["best_epoch"]
+        best, since_best = tuple(meta["best"]), meta["since_best"]
+        best_weights = _checkpoint.best_weights(m, saved)
+        if patience is not None and since_best >= patience:
+            history.stopped_early, first_epoch = True, epochs + 1
+    with _checkpoint.deferred_sigint() as interrupt:
+        try:
+            step = _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_epoch, batch, shuffle,
+                           train_rows, val, patience, show, on_epoch, rate, interrupt,
+                           functools.partial(_checkpoint.save, checkpoint, settings=settings, rng_start=rng_start,
+                                             train_rows=train_rows, correct=correct) if checkpoint else None,
+                           [best, best_weights, since_best], recorder)
+        except KeyboardInterrupt:   # SIGINT outside the main thread's default handler
+            history.interrupted = True
+            step = history._step
+    history.losses = history.losses[:step]
+    if recorder:
+        history.diagnostics = recorder.result()
+    if history._best_weights is not None:   # (the same values when the last finished epoch was the best)
+        _restore(m, history._best_weights)
+    del history._best_weights, history._step
+    m.layers[0]._saved_in = None
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_epoch, batch, shuffle, train_rows, val,
+            patience, show, on_epoch, rate, interrupt, save, best_state, recorder):
+    """fit's loop over epochs from first_epoch; returns the steps done. Stops at the end of a step
+    when interrupt.requested becomes True (a deferred SIGINT), setting history.interrupted."""
+    best, best_weights, since_best = best_state
+    history._best_weights, history._step = best_weights, step
     losses_ptr = ffi.cast("double *", ffi.from_buffer(history.losses))
     correct_ptr = ffi.cast("int *", ffi.from_buffer(correct))
     perm = np.empty(len(train_rows), dtype=np.int32)
@@ -287,11 +357,7 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     rows = np.empty(steps_per_epoch * batch, dtype=np.int32)
     rows_ptr = ffi.cast("int *", ffi.from_buffer(rows))
     cm, cd = m._c[0], d._c[0]
-    best = (-1.0, np.inf)
-    best_weights, since_best = None, 0
-    start = time.perf_counter()
-    step = 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         t0 = time.perf_counter()
         if shuffle:
             check(lib.shuffle_indices(perm_ptr, len(train_rows)))
@@ -320,8 +386,13 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
                     raise_last(status)
             done += n
             step += n
+            history._step = step
             if recorder:
                 recorder.after(step)
+            if interrupt.requested and done < steps_per_epoch:   # (a finished epoch is still recorded)
+                bar.close(quiet=True)
+                history.interrupted = True
+                return step
             bar.update(done, loss=float(np.mean(history.losses[max(step - 50, 0):step])))
             chunk = max(1, min(steps_per_epoch, int(n * 0.1 / max(time.perf_counter() - t1, 1e-6))))
         bar.close(quiet=True)
@@ -335,25 +406,25 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
             if (record["val_accuracy"], -record["val_loss"]) > (best[0], -best[1]):
                 best = (record["val_accuracy"], record["val_loss"])
                 best_weights, since_best, history.best_epoch = _snapshot(m), 0, epoch
+                history._best_weights = best_weights
             else:
                 since_best += 1
         record["seconds"] = time.perf_counter() - t0
         history.epochs.append(record)
+        if save is not None:
+            save(m, epoch=epoch, step=step, history=history, since_best=since_best, best=best,
+                 best_weights=best_weights)
         if show:
             _print_epoch(record, epochs)
         if on_epoch is not None and on_epoch(record):
             break
+        if interrupt.requested:   # a SIGINT during the evaluation or on_epoch
+            history.interrupted = True
+            break
         if patience is not None and since_best >= patience:
             history.stopped_early = True
             break
-    history.losses = history.losses[:step]
-    if recorder:
-        history.diagnostics = recorder.result()
-    if best_weights is not None and history.best_epoch != history.epochs[-1]["epoch"]:
-        _restore(m, best_weights)
-    m.layers[0]._saved_in = None
-    history.seconds = time.perf_counter() - start
-    return history
+    return step
 
 
 def _arrays_to_data(m, X, y):

@@ -396,11 +396,35 @@ static void test_layer_step_norms(void)
     CHECK_ERROR(PN_ERR_VALUE, "layer_step_norms");
     CHECK(layer_step_norms(NULL, before, norms) == PN_ERR_VALUE);
     CHECK_ERROR(PN_ERR_VALUE, "layer is NULL");
+/* Checkpoints: the generator's state read and put back continues the same sequence; Adam's second
+ * moments copy out (zeros before any step) and in, with sizes checked. */
+static void test_checkpoint_state(void)
+{
+    uint64_t state[4];
+    set_seed(9);
+    rand_uniform();
+    pn_get_rng_state(state);
+    double a = rand_uniform(), b = rand_uniform();
+    set_seed(123);
+    pn_set_rng_state(state);
+    CHECK(rand_uniform() == a && rand_uniform() == b);
+
+    layer l = make_layer(3, 2, RELU);
+    CHECK(layer_add_bias(&l) == PN_OK);
+    double s[6], sb[2], in[6] = {1, 2, 3, 4, 5, 6}, inb[2] = {7, 8};
+    CHECK(pn_get_adam_moments(&l, s, 6, sb, 2) == PN_OK);
+    CHECK(s[0] == 0 && s[5] == 0 && sb[1] == 0);
+    CHECK(pn_set_adam_moments(&l, in, 6, inb, 2) == PN_OK);
+    CHECK(pn_get_adam_moments(&l, s, 6, sb, 2) == PN_OK);
+    CHECK(s[0] == 1 && s[5] == 6 && sb[0] == 7 && sb[1] == 8);
+    CHECK(pn_set_adam_moments(&l, in, 5, inb, 2) == PN_ERR_SHAPE);
+    CHECK_ERROR(PN_ERR_SHAPE, "6 weights and 2 biases, not 5 and 2");
     free_layer(&l);
 }
 
 int main(void)
 {
+    test_checkpoint_state();
     test_worked_example();
     test_softmax();
     test_gemm_against_reference();
