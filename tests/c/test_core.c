@@ -396,6 +396,9 @@ static void test_layer_step_norms(void)
     CHECK_ERROR(PN_ERR_VALUE, "layer_step_norms");
     CHECK(layer_step_norms(NULL, before, norms) == PN_ERR_VALUE);
     CHECK_ERROR(PN_ERR_VALUE, "layer is NULL");
+    free_layer(&l);
+}
+
 /* Checkpoints: the generator's state read and put back continues the same sequence; Adam's second
  * moments copy out (zeros before any step) and in, with sizes checked. */
 static void test_checkpoint_state(void)
@@ -424,7 +427,6 @@ static void test_checkpoint_state(void)
 
 int main(void)
 {
-    test_checkpoint_state();
     test_worked_example();
     test_softmax();
     test_gemm_against_reference();
@@ -434,6 +436,7 @@ int main(void)
     test_activation_names();
     test_layer_norm();
     test_layer_step_norms();
+    test_checkpoint_state();
     pn_set_threads(1);
     test_gemm_against_reference();
     if (failures) {
