@@ -384,6 +384,20 @@ def _model(m):
     return m
 
 
+def model_handle(m):
+    """The C side of a Model, for library code that calls the C core itself (pynet.training):
+    ``(struct, lock)``, the C ``model`` struct and the lock to hold around every C call that uses it
+    (threads sharing a model take turns; see _LayerStore). TypeError if m is not a Model."""
+    m = _model(m)
+    return m._c[0], m._store.lock
+
+
+def forget_input(m):
+    """After a C loop that fed the model its own batch buffers (freed now): the first layer keeps
+    no Python input alive any more."""
+    _model(m).layers[0]._saved_in = None
+
+
 def forward_model(m, X):
     """Run every layer forward; returns the last layer's output (owned by it)."""
     m = _model(m)
@@ -539,6 +553,12 @@ def _data(d):
     if not isinstance(d, Data):
         raise TypeError("expected a Data object (from make_data or a loader), got %s" % type(d).__name__)
     return d
+
+
+def data_handle(d):
+    """The C ``data`` struct of a Data (X and y by pointer, not copied), for library code that calls
+    the C core itself; d must stay alive while it is used. TypeError if d is not a Data."""
+    return _data(d)._c[0]
 
 
 def random_batch(d, n):

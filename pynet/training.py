@@ -15,7 +15,7 @@ import numpy as np
 
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
-from .classifier import Data, Model, _data, _model
+from .classifier import Data, Model, data_handle, forget_input, model_handle
 from .matrix import Matrix, as_matrix
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
@@ -68,10 +68,10 @@ def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sg
 
 def evaluate_model(m, d):
     """(mean cross-entropy, accuracy) of model m on data d, in evaluation mode (no dropout)."""
-    m, d = _model(m), _data(d)
+    (cm, lock), cd = model_handle(m), data_handle(d)
     loss, acc = ffi.new("double *"), ffi.new("double *")
-    with m._store.lock:   # see classifier._LayerStore
-        check(lib.evaluate_model(m._c[0], d._c[0], loss, acc))
+    with lock:
+        check(lib.evaluate_model(cm, cd, loss, acc))
     return loss[0], acc[0]
 
 
@@ -125,7 +125,7 @@ class Standardizer:
 def split_validation(d, fraction):
     """Split d into (training row indices, validation Data) with a random ``fraction`` of the rows
     held out, drawn from pynet's generator. The training rows are not copied."""
-    d = _data(d)
+    data_handle(d)   # TypeError if d is not a Data
     fraction = _number(fraction, "validation")
     n = d.X.rows
     n_val = int(round(n * fraction))
@@ -222,7 +222,7 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     warmup or step_size so large that the run's step count would not fit a C int.
     """
     with _errors_from("fit"):   # every check happens here, before any training
-        m, d = _model(m), _data(d)
+        (cm, lock), cd = model_handle(m), data_handle(d)
         epochs = _index(epochs, "epochs", 1)
         batch = _index(batch, "batch", 1)
         warmup = _index(warmup, "warmup", 0)
@@ -273,7 +273,6 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     perm_ptr = ffi.cast("int *", ffi.from_buffer(perm))
     rows = np.empty(steps_per_epoch * batch, dtype=np.int32)
     rows_ptr = ffi.cast("int *", ffi.from_buffer(rows))
-    cm, cd = m._c[0], d._c[0]
     best = (-1.0, np.inf)
     best_weights, since_best = None, 0
     start = time.perf_counter()
@@ -291,7 +290,7 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
         while done < steps_per_epoch:
             n = min(chunk, steps_per_epoch - done)
             t1 = time.perf_counter()
-            with m._store.lock:   # threads sharing the model take turns (classifier._LayerStore)
+            with lock:   # threads sharing the model take turns (classifier.model_handle)
                 status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
                                          correct_ptr + step)
             if status == lib.PN_ERR_NONFINITE:
@@ -331,7 +330,7 @@ def fit(m, d, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9,
     history.losses = history.losses[:step]
     if best_weights is not None and history.best_epoch != history.epochs[-1]["epoch"]:
         _restore(m, best_weights)
-    m.layers[0]._saved_in = None
+    forget_input(m)
     history.seconds = time.perf_counter() - start
     return history
 
