@@ -7,7 +7,7 @@ the homework's ``src/matrix.py`` and ``src/hw4/classifier.py``.
 from ._native import DivergedError, build_info, get_threads, set_seed, set_threads
 from .matrix import (Matrix, as_matrix, axpy_matrix, copy_matrix, free_matrix, gemm, make_matrix, matrix_mult_matrix,
                      random_matrix, transpose_matrix)
-from .classifier import (ACTIVATION, LINEAR, LOGISTIC, LRELU, RELU, SOFTMAX, TANH, Data, Layer, Model,
+from .classifier import (ACTIVATION, Data, Layer, Model,
                          accuracy_model, activate_matrix, backward_layer, backward_model, cross_entropy_loss,
                          forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
@@ -18,6 +18,8 @@ from .datasets import load_image_classification_data
 
 from ._version import __version__
 
+# One constant per activation the C core has (LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH, ...).
+globals().update(ACTIVATION.__members__)
 
 def __getattr__(name):   # pynet.MLPClassifier imports scikit-learn on first use only (not in __all__)
     if name == "MLPClassifier":
@@ -28,7 +30,7 @@ def __getattr__(name):   # pynet.MLPClassifier imports scikit-learn on first use
 __all__ = [
     "Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",
     "matrix_mult_matrix", "axpy_matrix", "gemm", "free_matrix",
-    "ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
+    "ACTIVATION", *ACTIVATION.__members__, "Layer", "Model", "Data",
     "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer", "make_layer",
     "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",

@@ -24,21 +24,26 @@ from ._native import DivergedError, _index, diverged, _number, call, check, ffi,
 from ._progress import Progress, progress_enabled
 from .matrix import Matrix, as_matrix, _adopt, _owned
 
-__all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
+__all__ = ["ACTIVATION", "Layer", "Model", "Data",
            "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
            "make_layer", "make_model", "forward_model", "backward_model", "update_model",
            "predict_model", "accuracy_model", "cross_entropy_loss", "random_batch", "make_data",
            "train_model", "DivergedError"]
 
 
-class ACTIVATION(enum.IntEnum):
-    """The activation functions; the values are the C enum's."""
-    LINEAR = lib.LINEAR
-    LOGISTIC = lib.LOGISTIC
-    RELU = lib.RELU
-    LRELU = lib.LRELU
-    SOFTMAX = lib.SOFTMAX
-    TANH = lib.TANH   # beyond the homework
+def _activation_names():
+    """The C core's activation names in enum order: pn_activation_name(0), (1), ... until NULL."""
+    names = []
+    while True:
+        name = lib.pn_activation_name(len(names))
+        if name == ffi.NULL:
+            return names
+        names.append(ffi.string(name).decode("ascii"))
+
+
+class _Activation(enum.IntEnum):
+    """The activation functions; the names and values are the C core's (csrc/activations.c's
+    table, read through pn_activation_name), so a new activation needs no edit here."""
 
     def __repr__(self):
         return self.name
@@ -58,8 +63,14 @@ class ACTIVATION(enum.IntEnum):
         return hash(self.name)
 
 
-LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
-                                                 ACTIVATION.LRELU, ACTIVATION.SOFTMAX, ACTIVATION.TANH)
+ACTIVATION = _Activation("ACTIVATION", [(name, i) for i, name in enumerate(_activation_names())],
+                         module=__name__, qualname="ACTIVATION")
+ACTIVATION.__doc__ = _Activation.__doc__
+# One module-level constant per activation (LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH, ...).
+globals().update(ACTIVATION.__members__)
+__all__ += list(ACTIVATION.__members__)
+# The activations a hidden layer may use: all but SOFTMAX, the output layer's (it works on whole rows).
+HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATION if a.name != "SOFTMAX")
 
 
 def _activation(a):

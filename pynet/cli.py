@@ -26,7 +26,9 @@ import numpy as np
 
 __all__ = ["main", "build_parser"]
 
-HIDDEN_ACTIVATIONS = ("relu", "lrelu", "tanh", "logistic", "linear")
+from .classifier import HIDDEN_ACTIVATIONS as _HIDDEN
+
+HIDDEN_ACTIVATIONS = tuple(a.name.lower() for a in _HIDDEN)   # from the C core's table
 # What the known datasets' rows are: the image each row of X came from (height, width, channels).
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
