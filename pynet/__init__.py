@@ -12,6 +12,7 @@ from .classifier import (ACTIVATION, Data, Layer, Model,
                          forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
 from .training import History, Standardizer, evaluate_model, fit
+from .evaluate import confusion_matrix, evaluate_classes, per_class_accuracy
 from .io import ModelFileError, load_model, save_model
 from . import datasets
 from .datasets import load_image_classification_data
@@ -35,7 +36,8 @@ __all__ = [
     "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
-    "fit", "History", "Standardizer", "evaluate_model",
+    "fit", "History", "Standardizer", "evaluate_model", "evaluate_classes", "confusion_matrix",
+    "per_class_accuracy",
     "save_model", "load_model", "ModelFileError",
     "datasets", "load_image_classification_data",
 ]

@@ -492,16 +492,11 @@ def cmd_eval(a):
     _check_fit(m, d, a.model, data)
     if m.standardizer is not None:
         m.standardizer.apply(d)
-    loss, accuracy = pynet.evaluate_model(m, d)
-    predicted = np.argmax(pynet.predict_model(m, d.X).data, axis=1)
-    truth = d.classes
+    from .evaluate import evaluate_classes
+    names = list(m.labels or d.labels or [str(i) for i in range(d.y.cols)])
+    result = evaluate_classes(m, d, names)
+    loss, accuracy, confusion, per_class = result["loss"], result["accuracy"], result["confusion"], result["per_class"]
     k = d.y.cols
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (truth, predicted), 1)
-    names = list(m.labels or d.labels or [str(i) for i in range(k)])
-    per_class = [{"class": names[i], "examples": int(confusion[i].sum()), "correct": int(confusion[i, i]),
-                  "accuracy": float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None}
-                 for i in range(k)]
     if a.json:
         out = {"model": a.model, "data": str(data), "split": a.split, "examples": len(d), "loss": loss,
                "accuracy": accuracy, "per_class": per_class}

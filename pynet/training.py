@@ -16,6 +16,7 @@ import numpy as np
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
 from .classifier import Data, Model, data_handle, forget_input, model_handle
+from .evaluate import evaluate_model   # re-exported here, where it was
 from .matrix import Matrix, as_matrix
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
@@ -64,15 +65,6 @@ def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sg
     if c.l2 < 0:
         raise ValueError("l2 must be >= 0 (0: off), got %g" % c.l2)
     return c
-
-
-def evaluate_model(m, d):
-    """(mean cross-entropy, accuracy) of model m on data d, in evaluation mode (no dropout)."""
-    (cm, lock), cd = model_handle(m), data_handle(d)
-    loss, acc = ffi.new("double *"), ffi.new("double *")
-    with lock:
-        check(lib.evaluate_model(cm, cd, loss, acc))
-    return loss[0], acc[0]
 
 
 class Standardizer:

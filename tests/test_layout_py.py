@@ -17,7 +17,7 @@ MAX_LINES = 450
 # a module and remove its entry). A module that grows past its ceiling, or a new one over 450, fails.
 OVER_LIMIT = {
     "pynet.classifier": 613,
-    "pynet.cli": 633,
+    "pynet.cli": 628,
 }
 
 
