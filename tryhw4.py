@@ -19,25 +19,20 @@ try:
     import pynet
 except ImportError as e:   # e.g. a checkout whose C core is not built: say so in one line
     sys.exit("tryhw4.py: %s" % e)
-from pynet import (LOGISTIC, SOFTMAX, accuracy_model, make_layer, make_model, train_model)
+from pynet import (LOGISTIC, accuracy_model, make_mlp, train_model)
 
 
+# The homework's three models, each a make_mlp: hidden layers with the activation, a softmax output.
 def softmax_model(inputs, outputs):
-    l = [make_layer(inputs, outputs, SOFTMAX)]
-    return make_model(l)
+    return make_mlp([inputs, outputs], LOGISTIC)
 
 
 def neural_net(inputs, outputs, activation=LOGISTIC):
-    l = [make_layer(inputs, 32, activation),
-         make_layer(32, outputs, SOFTMAX)]
-    return make_model(l)
+    return make_mlp([inputs, 32, outputs], activation)
 
 
 def three_layer_net(inputs, outputs, activation=LOGISTIC):
-    l = [make_layer(inputs, 64, activation),
-         make_layer(64, 32, activation),
-         make_layer(32, outputs, SOFTMAX)]
-    return make_model(l)
+    return make_mlp([inputs, 64, 32, outputs], activation)
 
 
 BUILDERS = {"softmax": softmax_model, "neural_net": neural_net, "three_layer_net": three_layer_net}

@@ -9,7 +9,7 @@ from .matrix import (Matrix, as_matrix, axpy_matrix, copy_matrix, free_matrix, g
                      random_matrix, transpose_matrix)
 from .classifier import (ACTIVATION, Data, Layer, Model,
                          accuracy_model, activate_matrix, backward_layer, backward_model, cross_entropy_loss,
-                         forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_model,
+                         forward_layer, forward_model, gradient_matrix, make_data, make_layer, make_mlp, make_model,
                          predict_model, random_batch, train_model, update_layer, update_model)
 from .training import History, Standardizer, evaluate_model, fit
 from .evaluate import confusion_matrix, evaluate_classes, per_class_accuracy
@@ -33,7 +33,7 @@ __all__ = [
     "matrix_mult_matrix", "axpy_matrix", "gemm", "free_matrix",
     "ACTIVATION", *ACTIVATION.__members__, "Layer", "Model", "Data",
     "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer", "make_layer",
-    "make_model", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
+    "make_model", "make_mlp", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
     "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
     "fit", "History", "Standardizer", "evaluate_model", "evaluate_classes", "confusion_matrix",

@@ -26,7 +26,7 @@ from .matrix import Matrix, as_matrix, _adopt, _owned
 
 __all__ = ["ACTIVATION", "Layer", "Model", "Data",
            "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
-           "make_layer", "make_model", "forward_model", "backward_model", "update_model",
+           "make_layer", "make_model", "make_mlp", "forward_model", "backward_model", "update_model",
            "predict_model", "accuracy_model", "cross_entropy_loss", "random_batch", "make_data",
            "train_model", "DivergedError"]
 
@@ -387,6 +387,19 @@ def make_model(layers):
     model.standardizer = None
     model.info = {}
     return model
+
+
+def make_mlp(sizes, activation, *, bias=False, dropout=0.0, input_dropout=0.0):
+    """A multi-layer perceptron: one make_layer(sizes[i], sizes[i + 1]) per pair of widths (inputs
+    first, classes last), the hidden layers with ``activation`` and the last with SOFTMAX. ``bias``
+    gives every layer a bias; ``input_dropout`` is the first layer's dropout, ``dropout`` every later
+    layer's (the hidden units). The one builder the CLI, the benchmarks and tryhw4.py use."""
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError("make_mlp: need at least two sizes (inputs, ..., classes), got %r" % (sizes,))
+    last = len(sizes) - 2
+    return make_model([make_layer(sizes[i], sizes[i + 1], SOFTMAX if i == last else activation, bias=bias,
+                                  dropout=input_dropout if i == 0 else dropout) for i in range(last + 1)])
 
 
 def _model(m):

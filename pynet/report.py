@@ -17,7 +17,7 @@ import textwrap
 
 import numpy as np
 
-from .datasets._common import atomic_file
+from ._files import atomic_file
 
 PLOT_HINT = "Plots need matplotlib: pip install matplotlib, then rerun."
 
@@ -417,7 +417,7 @@ def _pdf(blocks, out_dir, path):
 
 
 def _atomic_write(path, data):
-    """Write str or bytes to path atomically (pynet.datasets' atomic_file: usual permissions, no
+    """Write str or bytes to path atomically (pynet._files' atomic_file: usual permissions, no
     half-written file on error)."""
     with atomic_file(path) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -19,6 +19,7 @@ from pathlib import Path
 from ._cifar10 import load_cifar10
 from ._common import (SPLITS, ChecksumError, DataFileError, DownloadError, cache_dir, check_split, default_roots,
                       find_root, not_found_anywhere)
+from ._image_file import CHANNELS, IMAGE_SHAPES, image_shape, read_image
 from ._images import clear_cache, load_image_classification_data
 from ._mnist import load_mnist
 from ._sample import SAMPLE_DIR
@@ -26,7 +27,7 @@ from . import _cifar10, _export, _mnist
 
 __all__ = ["load", "load_mnist", "load_cifar10", "load_image_classification_data", "download", "export_png",
            "locate", "clear_cache", "cache_dir", "DataFileError", "DownloadError", "ChecksumError",
-           "NAMES", "SAMPLE_DIR"]
+           "NAMES", "SAMPLE_DIR", "read_image", "image_shape", "IMAGE_SHAPES", "CHANNELS"]
 
 NAMES = ("mnist", "cifar10")
 _FORMATS = {"mnist": _mnist, "cifar10": _cifar10}
