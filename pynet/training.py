@@ -15,9 +15,9 @@ import numpy as np
 
 from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
 from ._progress import Progress, progress_enabled
-from .classifier import Data, Model, data_handle, forget_input, model_handle
+from .classifier import Model, forget_input, model_handle
+from .data import Data, Standardizer, data_handle, split_validation   # the last two re-exported here
 from .evaluate import evaluate_model   # re-exported here, where it was
-from .matrix import Matrix, as_matrix
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
            "OPTIMIZERS", "SCHEDULES"]
@@ -65,70 +65,6 @@ def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sg
     if c.l2 < 0:
         raise ValueError("l2 must be >= 0 (0: off), got %g" % c.l2)
     return c
-
-
-class Standardizer:
-    """Per-feature standardisation, x ← (x − mean) / std, with mean and std learnt from training
-    data only. Features that never vary (MNIST's border pixels) get std 1, so they become 0."""
-
-    def __init__(self, mean, std):
-        """``mean`` and ``std``: 1-D, one value per feature (as ``fit`` and ``load_model`` give them)."""
-        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-        if mean.ndim != 1 or std.ndim != 1 or mean.shape != std.shape or mean.size == 0:
-            raise ValueError("Standardizer: mean and std must be 1-D with one value per feature, the same number "
-                             "(at least one) in each; got shapes %s and %s" % (mean.shape, std.shape))
-        self.mean, self.std = np.ascontiguousarray(mean), np.ascontiguousarray(std)
-        if not (np.all(np.isfinite(self.mean)) and np.all(self.std > 0) and np.all(np.isfinite(self.std))):
-            raise ValueError("Standardizer: mean must be finite and std finite and > 0")
-
-    @classmethod
-    def fit(cls, X, min_std=1e-8, per_feature=True):
-        """Statistics of the training data X. ``per_feature=False`` uses one mean and one std over
-        all of X for every feature: safer for pixels, where per-pixel statistics turn a rarely lit
-        border pixel (tiny std) into a huge input (docs/RECIPES.md: MNIST training collapses)."""
-        X = np.asarray(X.data if isinstance(X, Matrix) else X, dtype=np.float64)
-        if X.ndim != 2 or X.size == 0:
-            raise ValueError("Standardizer.fit: expected a non-empty 2-D array, got shape %s" % (X.shape,))
-        if not per_feature:
-            mean, std = float(X.mean()), float(X.std())
-            return cls(np.full(X.shape[1], mean), np.full(X.shape[1], std if std >= min_std else 1.0))
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        std[std < min_std] = 1.0
-        return cls(mean, std)
-
-    def apply(self, X):
-        """Standardise X in place (a Matrix, Data, or writable float64 array) and return it."""
-        target = X.X if isinstance(X, Data) else X
-        arr = target.data if isinstance(target, Matrix) else target
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.writeable:
-            raise TypeError("Standardizer.apply works in place on a Matrix, a Data or a writable float64 array")
-        if arr.ndim != 2 or arr.shape[1] != self.mean.size:
-            raise ValueError("Standardizer.apply: X has shape %s but the standardizer was fit on %d features"
-                             % (arr.shape, self.mean.size))
-        arr -= self.mean
-        arr /= self.std
-        return X
-
-    def __repr__(self):
-        return "Standardizer(%d features)" % self.mean.size
-
-
-def split_validation(d, fraction):
-    """Split d into (training row indices, validation Data) with a random ``fraction`` of the rows
-    held out, drawn from pynet's generator. The training rows are not copied."""
-    data_handle(d)   # TypeError if d is not a Data
-    fraction = _number(fraction, "validation")
-    n = d.X.rows
-    n_val = int(round(n * fraction))
-    if not 0 < fraction < 1 or n_val < 1 or n_val >= n:
-        raise ValueError("validation fraction must leave at least one row on each side; got %g of %d rows"
-                         % (fraction, n))
-    perm = np.empty(n, dtype=np.int32)
-    check(lib.shuffle_indices(ffi.cast("int *", ffi.from_buffer(perm)), n))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    val = Data(d.X.data[val_idx], d.y.data[val_idx], d.labels)
-    return train_idx.astype(np.int32), val
 
 
 class History:

@@ -16,7 +16,7 @@ MAX_LINES = 450
 # Modules still over MAX_LINES, with their line counts as a ceiling: this list may only shrink (split
 # a module and remove its entry). A module that grows past its ceiling, or a new one over 450, fails.
 OVER_LIMIT = {
-    "pynet.classifier": 626,
+    "pynet.classifier": 526,
 }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import Progress, progress_enabled
-from ..classifier import make_data
+from ..data import make_data
 from . import _decode
 from ._common import DataFileError, atomic_file, cache_dir, pixels_to_X, read_exact, read_label_names
 
