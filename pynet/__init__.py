@@ -22,11 +22,13 @@ from ._version import __version__
 # One constant per activation the C core has (LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH, ...).
 globals().update(ACTIVATION.__members__)
 
+
 def __getattr__(name):   # pynet.MLPClassifier imports scikit-learn on first use only (not in __all__)
     if name == "MLPClassifier":
         from .estimator import MLPClassifier
         return MLPClassifier
     raise AttributeError("module 'pynet' has no attribute %r" % name)
+
 
 __all__ = [
     "Matrix", "as_matrix", "make_matrix", "copy_matrix", "random_matrix", "transpose_matrix",
