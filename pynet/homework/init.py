@@ -1,6 +1,7 @@
 """``python -m pynet homework init DIR``: write a homework folder."""
 import os
 
+from ..datasets._common import atomic_file
 from .templates import FILES
 
 
@@ -22,12 +23,6 @@ def init(folder, force=False):
 
 
 def _write(path, text):
-    """Write text to path through a temporary file, so a reader never sees half a file."""
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write text to path through pynet's one atomic writer, so a reader never sees half a file."""
+    with atomic_file(path, durable=True) as f:
+        f.write(text.encode("utf-8"))
