@@ -521,15 +521,9 @@ def _write_log(path, epochs):
     w.writeheader()
     for r in epochs:
         w.writerow(r)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        with open(tmp, "w") as f:
-            f.write(text.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from .datasets._common import atomic_file
+    with atomic_file(path, durable=True) as f:
+        f.write(text.getvalue().encode())
 
 
 # ---- eval ----------------------------------------------------------------------------------------
