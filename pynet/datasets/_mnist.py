@@ -63,7 +63,11 @@ def read_idx(path, ndim, what):
         if not fits:
             raise DataFileError(path, "truncated or corrupt: its header announces %s %s (%d bytes) but "
                                       "the file holds %d bytes" % ("x".join(map(str, dims)), what, expected, size))
-        values = np.empty(dims, dtype=np.uint8)
+        try:
+            values = np.empty(dims, dtype=np.uint8)
+        except (ValueError, MemoryError):   # e.g. (0, 2**32-1, 2**32-1): no bytes, but numpy refuses the shape
+            raise DataFileError(path, "corrupt: its header announces %s %s, a shape no array can have"
+                                % ("x".join(map(str, dims)), what)) from None
         if values.size:
             read_exact(f, values, path, "%s %s" % ("x".join(map(str, dims)), what))
         expect_end(f, path, expected)

@@ -105,6 +105,7 @@ def test_fuzz_model_npy_headers(tmp_path_factory, header, entry, body):
        magic=st.sampled_from([b"\0\0\x08", b"\0\0\x09", b"\x1f\x8b\x08"]))
 @example(dims=[65536, 65536, 1], body=b"", magic=b"\0\0\x08")
 @example(dims=[2 ** 31, 2 ** 31, 4], body=b"", magic=b"\0\0\x08")
+@example(dims=[0, 3_036_988_439, 3_037_012_561], body=b"", magic=b"\0\0\x08")   # found by make fuzz: no bytes, no array
 def test_fuzz_idx(tmp_path_factory, dims, body, magic):
     path = tmp_path_factory.mktemp("idx") / "images-idx3-ubyte"
     path.write_bytes(magic + bytes([len(dims)]) + struct.pack(">%dI" % len(dims), *dims) + body)
