@@ -22,20 +22,10 @@ import pynet
 from pynet._native import ffi, lib
 
 import reference as ref
+from simd_levels import ALL_KERNELS, KERNELS  # noqa: E402
 
 U = 2.0 ** -53
 
-ALL_KERNELS = ["avx512", "avx2", "portable"]
-
-
-def _available(name):
-    ok = lib.pn_set_simd(name.encode()) == 0
-    lib.pn_clear_error()
-    lib.pn_set_simd(b"auto")
-    return ok
-
-
-KERNELS = [k for k in ALL_KERNELS if _available(k)]
 
 
 @pytest.fixture(params=KERNELS)

@@ -14,18 +14,8 @@ import pytest
 import pynet
 from pynet import make_layer, make_model
 from pynet._native import lib
+from simd_levels import KERNELS
 
-ALL_KERNELS = ["avx512", "avx2", "portable"]
-
-
-def _available(name):
-    ok = lib.pn_set_simd(name.encode()) == 0
-    lib.pn_clear_error()
-    lib.pn_set_simd(b"auto")
-    return ok
-
-
-KERNELS = [k for k in ALL_KERNELS if _available(k)]
 
 
 @pytest.fixture(autouse=True)
