@@ -51,16 +51,23 @@ def load_image_classification_data(images, labels, bias=False, *, cache=True, wo
     entries, lines = _read_list(list_path)
     paths, fingerprint = _resolve(entries, lines, list_path)
     classes = _classify(entries, lines, names, list_path, labels)
-    found = _cache_load(list_path, fingerprint, len(paths)) if cache else None
+    X = _design_matrix(paths, lines, list_path, fingerprint, bias, cache, workers, progress)
+    return make_data(X, classes, classes=len(names), labels=names)
+
+
+def _design_matrix(paths, lines, source, fingerprint, bias, cache, workers, progress):
+    """X for the images at ``paths``: from the decode cache kept beside ``source`` when its
+    fingerprint matches, else decoded (and cached when ``cache``)."""
+    found = _cache_load(source, fingerprint, len(paths)) if cache else None
     if found is None:
-        pixels, shape = _decode_images(paths, lines, list_path, workers, progress)
+        pixels, shape = _decode_images(paths, lines, source, workers, progress)
         if cache:
-            _cache_store(list_path, fingerprint, pixels, shape)
+            _cache_store(source, fingerprint, pixels, shape)
     else:
         pixels, shape = found
     X = pixels_to_X(pixels, bias, shape)
     del pixels
-    return make_data(X, classes, classes=len(names), labels=names)
+    return X
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -106,15 +113,7 @@ def load_image_folder(root, bias=False, *, cache=True, workers=None, progress=No
             classes.append(k)
             keys.append("%s\0%d\0%d" % (f, st.st_size, st.st_mtime_ns))
     fingerprint = hashlib.sha256("\n".join(keys).encode("utf-8", "surrogateescape")).hexdigest()
-    found = _cache_load(root, fingerprint, len(paths)) if cache else None
-    if found is None:
-        pixels, shape = _decode_images(paths, None, root, workers, progress)
-        if cache:
-            _cache_store(root, fingerprint, pixels, shape)
-    else:
-        pixels, shape = found
-    X = pixels_to_X(pixels, bias, shape)
-    del pixels
+    X = _design_matrix(paths, None, root, fingerprint, bias, cache, workers, progress)
     return make_data(X, np.asarray(classes, dtype=np.intp), classes=len(names), labels=names)
 
 
