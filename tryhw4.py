@@ -181,14 +181,9 @@ def experiments(args, ids):
     if report_dir and runner.results:
         save(runner)
         weights = None
-        softmax_ids = [i for i in runner.results if ex.EXPERIMENTS[i]["model"] == "softmax"]
-        if softmax_ids and runner.models.get(softmax_ids[0]) is not None:
-            m = runner.models[softmax_ids[0]]
+        if any(ex.EXPERIMENTS[i]["model"] == "softmax" for i in runner.results):
             labels = runner.data_info["mnist"]["labels"] if hasattr(runner, "data_info") else runner.data("mnist")[0].labels
-            w = m.layers[0].w.data
-            side = int(round((w.shape[0] - 1) ** 0.5))
-            if side * side == w.shape[0] - 1:
-                weights = (w, labels or [str(k) for k in range(w.shape[1])], side)
+            weights = ex.softmax_weights(runner.results, runner.models, labels)
         files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
         if not report.have_matplotlib():
             print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
@@ -206,10 +201,9 @@ def serially(args, ids, load, log, save, meta, impl=None):
                        on_run=lambda *a: save(runner), impl=impl)
     failed = []
     for exp_id in ex.resolve(ids):
-        if any(dep in failed for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
+        reason = ex.skip_reason(exp_id, failed)
+        if reason:
             failed.append(exp_id)
-            reason = "it needs %s, which did not run" % ", ".join(
-                d for d in ex.EXPERIMENTS[exp_id]["needs"] if d in failed)
             meta.setdefault("skipped", {})[exp_id] = reason
             print("tryhw4.py: %s skipped: %s" % (exp_id, reason), file=sys.stderr)
             continue

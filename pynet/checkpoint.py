@@ -22,7 +22,7 @@ import threading
 import numpy as np
 
 from ._native import check, ffi, lib
-from .datasets._common import atomic_file
+from ._files import atomic_file
 
 FORMAT = "pynet-checkpoint"
 VERSION = 1

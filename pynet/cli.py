@@ -521,7 +521,7 @@ def _write_log(path, epochs):
     w.writeheader()
     for r in epochs:
         w.writerow(r)
-    from .datasets._common import atomic_file
+    from ._files import atomic_file
     with atomic_file(path, durable=True) as f:
         f.write(text.getvalue().encode())
 

@@ -99,6 +99,35 @@ def downsample(losses, points=CURVE_POINTS):
     return step, usable
 
 
+def skip_reason(exp_id, did_not_run):
+    """Why exp_id cannot run when the experiments in ``did_not_run`` did not (it needs one of them),
+    or None when it can. The one wording of a dependency skip, serial or on a cluster."""
+    missing = [d for d in EXPERIMENTS[exp_id].get("needs", []) if d in did_not_run]
+    return "it needs %s, which did not run" % ", ".join(missing) if missing else None
+
+
+def softmax_weights(results, models, labels):
+    """(w, class names, side) for the report's picture of what the softmax model learnt: the first
+    softmax experiment's best model's weights, when its inputs are side x side pixels plus the bias
+    row; else None. ``labels`` are the dataset's class names (or None for 0, 1, ...)."""
+    ids = [i for i in results if EXPERIMENTS[i]["model"] == "softmax"]
+    if not ids or models.get(ids[0]) is None:
+        return None
+    w = models[ids[0]].layers[0].w.data
+    side = int(round((w.shape[0] - 1) ** 0.5))
+    if side * side != w.shape[0] - 1:
+        return None
+    return w, labels or [str(k) for k in range(w.shape[1])], side
+
+
+def best_run(result, key="test_accuracy"):
+    """The best run of an experiment's result by ``key``: the highest among runs that did not
+    diverge (among all runs when every one diverged). The one place "the best run" is decided, for
+    the dependencies between experiments (2.3.2 takes 2.3.1's best activation) and the report."""
+    runs = [r for r in result["runs"] if not r["diverged"]] or result["runs"]
+    return max(runs, key=lambda r: r[key])
+
+
 class Runner:
     """Runs experiments with the model builders given (tryhw4.py's softmax_model, neural_net,
     three_layer_net), loading each dataset once, and calls ``on_run(exp_id, run, seconds)`` as each
@@ -129,8 +158,7 @@ class Runner:
         return self._data[name]
 
     def best(self, exp_id, key="test_accuracy"):
-        runs = [r for r in self.results[exp_id]["runs"] if not r["diverged"]] or self.results[exp_id]["runs"]
-        return max(runs, key=lambda r: r[key])
+        return best_run(self.results[exp_id], key)
 
     def settings(self, exp_id):
         """The base settings of an experiment after what its dependencies found."""

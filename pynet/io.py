@@ -50,7 +50,7 @@ from ._version import __version__
 from .errors import ModelFileError  # re-exported under its old name
 from .classifier import ACTIVATION, Model, make_layer, make_model
 from ._npy import Budget, read_npy
-from .datasets._common import atomic_file, local_error_reason
+from ._files import atomic_file, local_error_reason
 
 __all__ = ["save_model", "load_model", "ModelFileError", "FORMAT", "VERSION"]
 

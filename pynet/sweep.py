@@ -200,10 +200,11 @@ class ClusterRunner(ex.Runner):
             nonlocal total
             for exp_id in list(waiting):
                 needs = specs[exp_id].get("needs", [])
-                if any(d in failed for d in needs):
+                reason = ex.skip_reason(exp_id, failed)
+                if reason:
                     waiting.remove(exp_id)
                     total -= len(specs[exp_id].get("values", [None]))
-                    skip(exp_id, "it needs %s, which did not run" % ", ".join(d for d in needs if d in failed))
+                    skip(exp_id, reason)
                 elif all(d in finished for d in needs):
                     waiting.remove(exp_id)
                     base, tasks = self._tasks(exp_id)

@@ -3,16 +3,15 @@
 format, the one uint8 → float64 conversion, and the exceptions for bad data files and downloads.
 """
 import contextlib
-import errno
 import gzip
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_file, local_error_reason, temp_name  # noqa: F401  re-exported
 from ..errors import ChecksumError, DataFileError, DownloadError  # re-exported
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -193,43 +192,6 @@ def read_label_names(path, what="labels file"):
                                 % (name, what, seen[name], i))
         seen[name] = i
     return lines
-
-
-# ---- writing -------------------------------------------------------------------------------------
-
-def temp_name(path):
-    """A fresh hidden name next to ``path`` for writing it atomically."""
-    path = Path(path)
-    return path.with_name(".%s.%s.part" % (path.name, secrets.token_hex(4)))
-
-
-def local_error_reason(e):
-    """What a local write failure (OSError ``e``) means, in words: the disk is full, the file system is
-    read-only (never "permission denied", which is what access() suggests for one), else strerror."""
-    return {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-            errno.EDQUOT: "the disk quota is exceeded"}.get(e.errno, e.strerror or str(e))
-
-
-@contextlib.contextmanager
-def atomic_file(path, durable=False):
-    """Write ``path`` through a temporary file in the same folder that replaces it only when the
-    block completes; on any error the temporary file is removed and ``path`` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path)
-    # O_EXCL: never write through somebody else's file; 0o666 lets the umask decide permissions.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ---- pixels --------------------------------------------------------------------------------------

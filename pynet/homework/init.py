@@ -1,7 +1,7 @@
 """``python -m pynet homework init DIR``: write a homework folder."""
 import os
 
-from ..datasets._common import atomic_file
+from .._files import atomic_file
 from .templates import FILES
 
 

@@ -198,8 +198,10 @@ def run_experiments(impl_path, ids, seed=0, iters=None, limit=None, data=None, r
     status = 0
     try:
         for exp_id in ex.resolve(ids):
-            if any(dep not in runner.results for dep in ex.EXPERIMENTS[exp_id].get("needs", [])):
-                log("%s skipped: it needs an experiment that did not run" % exp_id)
+            reason = ex.skip_reason(exp_id, [d for d in ex.EXPERIMENTS[exp_id].get("needs", [])
+                                             if d not in runner.results])
+            if reason:
+                log("%s skipped: %s" % (exp_id, reason))
                 status = 1
                 continue
             try:
