@@ -168,9 +168,7 @@ def mnist_shaped_data():
 
 def pynet_model(sizes, hidden_act):
     pynet.set_seed(1)
-    layers = [pynet.make_layer(a, b, hidden_act if i < len(sizes) - 2 else "SOFTMAX")
-              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
-    return pynet.make_model(layers)
+    return pynet.make_mlp(sizes, hidden_act)
 
 
 def pynet_steps(m, d):

@@ -43,8 +43,7 @@ def load():
 
 def model(hidden):
     pynet.set_seed(1)
-    return pynet.make_model([pynet.make_layer(784, hidden, pynet.RELU, bias=True),
-                             pynet.make_layer(hidden, 10, pynet.SOFTMAX, bias=True)])
+    return pynet.make_mlp([784, hidden, 10], pynet.RELU, bias=True)
 
 
 def seconds_per_step(d, hidden, diagnostics):

@@ -58,8 +58,7 @@ def load():
 
 def pynet_model(seed):
     pynet.set_seed(seed)
-    return pynet.make_model([pynet.make_layer(784, HIDDEN, pynet.RELU, bias=True),
-                             pynet.make_layer(HIDDEN, 10, pynet.SOFTMAX, bias=True)])
+    return pynet.make_mlp([784, HIDDEN, 10], pynet.RELU, bias=True)
 
 
 def run_pynet_fit(tr, te, epochs, seed):

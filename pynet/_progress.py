@@ -14,7 +14,8 @@ def progress_enabled(progress):
     return bool(progress)
 
 
-def _format_seconds(s):
+def format_seconds(s):
+    """A duration for people: 12.3s, 4m05s, 2h07m."""
     if s < 60:
         return "%.1fs" % s
     m, s = divmod(int(round(s)), 60)
@@ -80,9 +81,9 @@ class Progress:
             rate = self.done / elapsed
             parts.append(("%.0f %s/s" % (rate, self.unit)) if rate >= 10 else ("%.2f %s/s" % (rate, self.unit)))
             if self.done < self.total:
-                parts.append("eta " + _format_seconds((self.total - self.done) / rate))
+                parts.append("eta " + format_seconds((self.total - self.done) / rate))
             else:
-                parts.append(_format_seconds(elapsed))
+                parts.append(format_seconds(elapsed))
         line = "  ".join(parts)
         if self.tty:
             pad = max(0, self.width - len(line))
@@ -91,3 +92,4 @@ class Progress:
         else:
             self.stream.write(line + end)
         self.stream.flush()
+

@@ -9,371 +9,32 @@ Same names, same arguments, same conventions as the homework:
 - ``train_model`` feeds ``dL = y − p`` (truth minus prediction, the negative gradient) backwards and
   calls ``update_model(m, rate/batch, momentum, decay)``.
 
-Layers, models and data are thin handles on the C structs; their fields (``l.w``, ``l.out``, ``d.X``)
-are numpy views of the C memory, not copies. Matrices a layer returns (``forward_layer``'s result,
+The activations live in pynet.activations, the layers in pynet.layer and the data in pynet.data;
+every homework name is importable from here, as in the homework. Layers, models and data are thin
+handles on the C structs; their fields (``l.w``, ``l.out``, ``d.X``) are numpy views of the C
+memory, not copies. Matrices a layer returns (``forward_layer``'s result,
 ``backward_layer``'s result) belong to the layer and are overwritten by its next forward/backward.
 """
-import enum
-import math
-import threading
-import time
-import warnings
 
 import numpy as np
 
-from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last, numpy_view
+from ._native import DivergedError, _index, _number, call, check, ffi, lib
 from ._progress import Progress, progress_enabled
-from .diagnostics import Recorder, attach, diagnostics_every
-from .matrix import Matrix, as_matrix, _adopt, _owned
+from .activations import (ACTIVATION, HIDDEN_ACTIVATIONS, activate_matrix, gradient_matrix,  # noqa: F401
+                          _activation)
+from .activations import *  # noqa: F401,F403  LINEAR, LOGISTIC, ... (one constant per C activation)
+from .data import Data, _data, data_handle, make_data, random_batch  # noqa: F401  the homework's names
+from .config import make_config
+from .diagnostics import Recorder, diagnostics_every
+from .layer import Layer, _LayerStore, _layer, backward_layer, forward_layer, make_layer, update_layer  # noqa: F401
+from .matrix import Matrix, as_matrix, _adopt
+from .steps import run_steps
 
-__all__ = ["ACTIVATION", "LINEAR", "LOGISTIC", "RELU", "LRELU", "SOFTMAX", "TANH", "Layer", "Model", "Data",
+__all__ = ["ACTIVATION", "Layer", "Model", "Data",
            "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer",
-           "make_layer", "make_model", "forward_model", "backward_model", "update_model",
+           "make_layer", "make_model", "make_mlp", "forward_model", "backward_model", "update_model",
            "predict_model", "accuracy_model", "cross_entropy_loss", "random_batch", "make_data",
-           "train_model", "DivergedError"]
-
-
-class ACTIVATION(enum.IntEnum):
-    """The activation functions; the values are the C enum's."""
-    LINEAR = lib.LINEAR
-    LOGISTIC = lib.LOGISTIC
-    RELU = lib.RELU
-    LRELU = lib.LRELU
-    SOFTMAX = lib.SOFTMAX
-    TANH = lib.TANH   # beyond the homework
-
-    def __repr__(self):
-        return self.name
-
-    # Homework code compares activations with their names (``if a == 'LOGISTIC':``): a constant equals
-    # its name as well as its C value, and hashes like its name, so dicts keyed by names find it.
-    def __eq__(self, other):
-        if isinstance(other, str):
-            return self._name_ == other   # enum's .name is a property: slow in a student's element loop
-        return int.__eq__(self, other)
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def __hash__(self):
-        return hash(self.name)
-
-
-LINEAR, LOGISTIC, RELU, LRELU, SOFTMAX, TANH = (ACTIVATION.LINEAR, ACTIVATION.LOGISTIC, ACTIVATION.RELU,
-                                                 ACTIVATION.LRELU, ACTIVATION.SOFTMAX, ACTIVATION.TANH)
-
-
-def _activation(a):
-    """An ACTIVATION from a constant, its integer value or its name ('RELU', 'relu')."""
-    valid = ", ".join(x.name for x in ACTIVATION)
-    if isinstance(a, str):
-        try:
-            return ACTIVATION[a.strip().upper()]
-        except KeyError:
-            raise ValueError("unknown activation %r; valid: %s" % (a, valid)) from None
-    if isinstance(a, (int, np.integer)) and not isinstance(a, bool):
-        try:
-            return ACTIVATION(int(a))
-        except ValueError:
-            raise ValueError("unknown activation %r; valid: %s" % (a, valid)) from None
-    raise ValueError("unknown activation %r; valid: %s (or their names as strings)" % (a, valid))
-
-
-def activate_matrix(m, a):
-    """Apply activation a to every element of m, in place (softmax: to every row)."""
-    a = _activation(a)
-    m = as_matrix(m, "m", writable=True)
-    check(lib.activate_matrix(m._m[0], a))
-
-
-def gradient_matrix(m, a, d):
-    """Multiply d, in place, by the derivative of activation a taken at the outputs m."""
-    a = _activation(a)
-    m, d = as_matrix(m, "m"), as_matrix(d, "d", writable=True)
-    check(lib.gradient_matrix(m._m[0], a, d._m[0]))
-
-
-# ---- layers ------------------------------------------------------------------------------------
-
-class _LayerStore:
-    """C memory for n layer structs; freeing it frees every layer's buffers.
-
-    ``lock`` serialises the C calls that use these layers: cffi releases the GIL during a call, and
-    two threads running one model at once would grow and read the same buffers. When make_model
-    moves a layer into a model's store, the old store keeps the new one alive as ``successor``, so
-    views taken from the layer before the move stay valid."""
-
-    __slots__ = ("ptr", "n", "lock", "successor", "__weakref__")
-
-    def __init__(self, n):
-        ptr = call(lib.alloc_layers, n)
-        self.ptr = ffi.gc(ptr, lambda p, n=n: lib.free_layers(p, n))
-        self.n = n
-        self.lock = threading.RLock()
-        self.successor = None
-
-
-class Layer:
-    """One fully connected layer: ``out = f(in·w)``. Fields are live views of the C struct:
-    ``inp`` (the saved input; ``in`` is a Python keyword), ``w``, ``dw``, ``v``, ``out``,
-    ``activation``. Assigning ``l.w = array`` copies the values into the layer's weights.
-
-    Beyond the homework: ``b``, ``db``, ``vb`` (the bias, its delta and momentum; None when the layer
-    has no bias, see ``make_layer(..., bias=True)``), ``dropout`` (the probability of dropping each
-    input unit in a training forward; settable), ``mask`` (the last training forward's dropout
-    mask, or None), and with ``make_layer(..., norm=True)`` the layer normalisation's ``gain`` and
-    ``shift`` (1 × outputs, settable), ``dgain``, ``dshift``, ``vgain``, ``vshift`` (None without it;
-    ``norm`` says which)."""
-
-    __slots__ = ("_store", "_ptr", "_saved_in", "_model")
-
-    def _field(self, name):
-        return Matrix._wrap(getattr(self._ptr, name), self._store)
-
-    @property
-    def inp(self):
-        """The input saved by the last forward pass (None if there is none). The view keeps that
-        input alive even after a later forward pass moves on to another."""
-        m = getattr(self._ptr, "in")
-        if m.data == ffi.NULL and m.rows == 0 and m.cols == 0:
-            return None
-        return Matrix._wrap(m, (self._store, self._saved_in))
-
-    @inp.setter
-    def inp(self, m):
-        """``l.inp = x`` (the homework's ``l.in = in``): the layer saves x itself, not a copy, and
-        keeps it alive until the next forward or assignment; the C struct points at x's memory."""
-        if m is None:
-            with self._store.lock:
-                setattr(self._ptr, "in", {"rows": 0, "cols": 0, "data": ffi.NULL})
-                self._saved_in = None
-            return
-        x = as_matrix(m, "layer.inp")
-        if x.cols != self._ptr.w.rows:
-            raise ValueError("layer.inp: the layer takes %d inputs; cannot save a %dx%d matrix"
-                             % (self._ptr.w.rows, x.rows, x.cols))
-        with self._store.lock:
-            setattr(self._ptr, "in", x._m[0])
-            self._saved_in = x
-
-    @property
-    def w(self):
-        return self._field("w")
-
-    @property
-    def dw(self):
-        return self._field("dw")
-
-    @property
-    def v(self):
-        return self._field("v")
-
-    @property
-    def out(self):
-        return self._field("out")
-
-    def _set(self, name, values):
-        target = self._field(name)
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != target.shape:
-            raise ValueError("layer.%s is %dx%d; cannot assign an array of shape %s"
-                             % (name, target.rows, target.cols, values.shape))
-        target.data[...] = values
-
-    @w.setter
-    def w(self, values):
-        self._set("w", values)
-
-    @dw.setter
-    def dw(self, values):
-        self._set("dw", values)
-
-    @v.setter
-    def v(self, values):
-        self._set("v", values)
-
-    @out.setter
-    def out(self, values):
-        """``l.out = out``: the values are copied into the layer's own output buffer (the C struct
-        keeps owning it), which grows when the batch size changes; out must be batch × outputs."""
-        values = np.asarray(values.data if isinstance(values, Matrix) else values, dtype=np.float64)
-        if values.ndim != 2 or values.shape[1] != self._ptr.w.cols:
-            raise ValueError("layer.out: the layer has %d outputs; cannot assign an array of shape %s"
-                             % (self._ptr.w.cols, values.shape))
-        with self._store.lock:
-            if values.shape[0] != self._ptr.out.rows:
-                # Let the C layer grow its output buffer the way a forward pass does, then put the
-                # saved input and mask back as they were.
-                m = getattr(self._ptr, "in")
-                saved_in, dropout = {"rows": m.rows, "cols": m.cols, "data": m.data}, self._ptr.dropout
-                self._ptr.dropout = 0.0
-                try:
-                    zeros = _owned(values.shape[0], self._ptr.w.rows)
-                    call(lib.forward_layer, self._ptr, zeros._m[0])
-                finally:
-                    self._ptr.dropout = dropout
-                    setattr(self._ptr, "in", saved_in)
-            self._field("out").data[...] = values
-
-    @property
-    def b(self):
-        return self._field("b") if self._ptr.b.data != ffi.NULL else None
-
-    @b.setter
-    def b(self, values):
-        if self._ptr.b.data == ffi.NULL:
-            raise ValueError("this layer has no bias; make it with make_layer(..., bias=True)")
-        self._set("b", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
-
-    @property
-    def db(self):
-        return self._field("db") if self._ptr.b.data != ffi.NULL else None
-
-    @property
-    def vb(self):
-        return self._field("vb") if self._ptr.b.data != ffi.NULL else None
-
-    def _norm_field(self, name):
-        return self._field(name) if self._ptr.gain.data != ffi.NULL else None
-
-    @property
-    def norm(self):
-        """True if the layer normalises its pre-activation (make_layer(..., norm=True))."""
-        return self._ptr.gain.data != ffi.NULL
-
-    @property
-    def gain(self):
-        return self._norm_field("gain")
-
-    @gain.setter
-    def gain(self, values):
-        if not self.norm:
-            raise ValueError("this layer has no normalisation; make it with make_layer(..., norm=True)")
-        self._set("gain", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
-
-    @property
-    def shift(self):
-        return self._norm_field("shift")
-
-    @shift.setter
-    def shift(self, values):
-        if not self.norm:
-            raise ValueError("this layer has no normalisation; make it with make_layer(..., norm=True)")
-        self._set("shift", np.reshape(np.asarray(values, dtype=np.float64), (1, -1)))
-
-    @property
-    def dgain(self):
-        return self._norm_field("dgain")
-
-    @property
-    def dshift(self):
-        return self._norm_field("dshift")
-
-    @property
-    def vgain(self):
-        return self._norm_field("vgain")
-
-    @property
-    def vshift(self):
-        return self._norm_field("vshift")
-
-    @property
-    def mean(self):
-        """Per row of the last forward (batch × 1): the pre-activation's mean (None without norm)."""
-        return self._field("mean") if self.norm and self._ptr.mean.rows else None
-
-    @property
-    def rstd(self):
-        """Per row of the last forward (batch × 1): 1/sqrt(var + 1e-5) (None without norm)."""
-        return self._field("rstd") if self.norm and self._ptr.rstd.rows else None
-
-    @property
-    def dropout(self):
-        return self._ptr.dropout
-
-    @dropout.setter
-    def dropout(self, p):
-        p = _number(p, "dropout")
-        if not 0 <= p < 1:
-            raise ValueError("dropout must be in [0, 1), got %g" % p)
-        self._ptr.dropout = p
-
-    @property
-    def mask(self):
-        return self._field("mask") if self._ptr.mask.rows else None
-
-    @property
-    def activation(self):
-        return ACTIVATION(self._ptr.activation)
-
-    @property
-    def inputs(self):
-        return self._ptr.w.rows
-
-    @property
-    def outputs(self):
-        return self._ptr.w.cols
-
-    def __repr__(self):
-        extra = (", bias" if self.b is not None else "") + (", norm" if self.norm else "") + (", dropout=%g" % self.dropout if self.dropout else "")
-        return "Layer(%d -> %d, %s%s)" % (self.inputs, self.outputs, self.activation.name, extra)
-
-
-def make_layer(input, output, activation, *, bias=False, dropout=0.0, norm=False):
-    """A layer from ``input`` to ``output`` units with weights uniform in ±sqrt(2/input) and zero
-    dw and v. Beyond the homework: ``bias=True`` adds a zero-initialised bias, ``dropout=p`` drops
-    each input unit with probability p during training (inverted dropout), ``norm=True`` normalises
-    each row of the pre-activation z = in·w (+ b) over the layer's units, (z − mean)/sqrt(var + 1e-5),
-    then applies a learnt per-unit gain (starts at 1) and shift (starts at 0) before f."""
-    act = _activation(activation)
-    store = _LayerStore(1)
-    store.ptr[0] = call(lib.make_layer, _index(input, "input", 1), _index(output, "output", 1), act)
-    layer = Layer.__new__(Layer)
-    layer._store, layer._ptr, layer._saved_in, layer._model = store, store.ptr, None, None
-    if bias:
-        check(lib.layer_add_bias(store.ptr))
-    if norm:
-        check(lib.layer_add_norm(store.ptr))
-    if dropout:
-        layer.dropout = dropout
-    return layer
-
-
-def _layer(l):
-    if not isinstance(l, Layer):
-        raise TypeError("expected a Layer (from make_layer), got %s" % type(l).__name__)
-    return l
-
-
-def forward_layer(l, in_):
-    """Run the layer forward on ``in_`` (batch × inputs): saves it, computes and saves
-    ``out = f(in_·w)``, and returns ``out`` (owned by the layer; overwritten by the next forward)."""
-    l = _layer(l)
-    x = as_matrix(in_, "in")
-    with l._store.lock:
-        out = call(lib.forward_layer, l._ptr, x._m[0])
-        l._saved_in = x   # the C layer saved a pointer into x's memory: keep it alive
-        return Matrix._wrap(out, l._store)
-
-
-def backward_layer(l, delta):
-    """Backpropagate through the layer: ``delta`` (dL/d out, batch × outputs) becomes
-    dL/d(in·w) in place, ``l.dw`` gets ``inᵀ·delta``, and ``delta·wᵀ`` (dL/d in) is returned
-    (owned by the layer; overwritten by its next backward)."""
-    l = _layer(l)
-    d = as_matrix(delta, "delta", writable=True)
-    with l._store.lock:
-        dx = call(lib.backward_layer, l._ptr, d._m[0])
-        return Matrix._wrap(dx, l._store)
-
-
-def update_layer(l, rate, momentum, decay):
-    """SGD with momentum and weight decay: ``v = dw − decay·w + momentum·v; w += rate·v``."""
-    l = _layer(l)
-    rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
-    with l._store.lock:
-        check(lib.update_layer(l._ptr, rate, momentum, decay))
+           "train_model", "DivergedError"] + list(ACTIVATION.__members__)
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -440,10 +101,39 @@ def make_model(layers):
     return model
 
 
+def make_mlp(sizes, activation, *, bias=False, dropout=0.0, input_dropout=0.0, norm=False):
+    """A multi-layer perceptron: one make_layer(sizes[i], sizes[i + 1]) per pair of widths (inputs
+    first, classes last), the hidden layers with ``activation`` and the last with SOFTMAX. ``bias``
+    gives every layer a bias; ``input_dropout`` is the first layer's dropout, ``dropout`` every later
+    layer's (the hidden units); ``norm`` gives every hidden layer layer normalisation (the output
+    layer never). The one builder the CLI, the estimator, the benchmarks and tryhw4.py use."""
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError("make_mlp: need at least two sizes (inputs, ..., classes), got %r" % (sizes,))
+    last = len(sizes) - 2
+    return make_model([make_layer(sizes[i], sizes[i + 1], ACTIVATION.SOFTMAX if i == last else activation, bias=bias,
+                                  dropout=input_dropout if i == 0 else dropout, norm=norm and i != last)
+                       for i in range(last + 1)])
+
+
 def _model(m):
     if not isinstance(m, Model):
         raise TypeError("expected a Model (from make_model), got %s" % type(m).__name__)
     return m
+
+
+def model_handle(m):
+    """The C side of a Model, for library code that calls the C core itself (pynet.training):
+    ``(struct, lock)``, the C ``model`` struct and the lock to hold around every C call that uses it
+    (threads sharing a model take turns; see pynet.layer._LayerStore). TypeError if m is not a Model."""
+    m = _model(m)
+    return m._c[0], m._store.lock
+
+
+def forget_input(m):
+    """After a C loop that fed the model its own batch buffers (freed now): the first layer keeps
+    no Python input alive any more."""
+    _model(m).layers[0]._saved_in = None
 
 
 def forward_model(m, X):
@@ -484,164 +174,6 @@ def predict_model(m, X):
     return out
 
 
-# ---- data --------------------------------------------------------------------------------------
-
-class Data:
-    """Examples ``X`` (one per row) and their labels ``y``, both Matrix: finite numbers, and each row
-    of y the class probabilities of its example — one-hot truth (what the loaders and make_data give),
-    or soft labels (non-negative, summing to 1), for which the cross-entropy and its gradient
-    ``y − p`` hold as well. Anything else (NaN, a row of 5.0) is refused with a ValueError naming it."""
-
-    __slots__ = ("X", "y", "labels", "__weakref__")
-
-    def __init__(self, X, y, labels=None, *, _who="Data", _x_checked=False):
-        self.X, self.y = as_matrix(X, "X"), as_matrix(y, "y")
-        if self.X.rows != self.y.rows:
-            raise ValueError("%s: X is %dx%d but y is %dx%d (one label row per example)"
-                             % (_who, self.X.rows, self.X.cols, self.y.rows, self.y.cols))
-        if not _x_checked:   # make_data checks X itself first (one pass over X, not two)
-            _check_finite(self.X, _who + ": X")
-        _check_finite(self.y, _who + ": y")
-        _check_label_rows(self.y, _who)
-        self.labels = list(labels) if labels is not None else None
-        if self.labels is not None and len(self.labels) != self.y.cols:
-            raise ValueError("data: %d labels (%s) for %d classes (y has %d columns)"
-                             % (len(self.labels), _preview(self.labels), self.y.cols, self.y.cols))
-
-    @property
-    def _c(self):
-        return ffi.new("data *", {"X": self.X._m[0], "y": self.y._m[0]})
-
-    @property
-    def classes(self):
-        """Each row's class index (argmax of y)."""
-        return np.argmax(self.y.data, axis=1) if self.y.cols else np.zeros(self.y.rows, dtype=np.intp)
-
-    def __len__(self):
-        return self.X.rows
-
-    def __repr__(self):
-        return "Data(X %dx%d, y %dx%d)" % (self.X.rows, self.X.cols, self.y.rows, self.y.cols)
-
-
-def make_data(X, y, classes=None, labels=None):
-    """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes,
-    at least two columns) or n integer labels — 1-D or an (n, 1) column, as ``y.reshape(-1, 1)``
-    gives — turned into one-hot rows with ``classes`` columns (default: max label + 1).
-    X is shared, not copied, when it is already a C-contiguous float64 array. NaN or infinite
-    values are refused: they would train silently into garbage (relu turns NaN into 0). X that
-    looks like raw 0–255 pixels (uint8 or whole numbers, none below 0, the largest from 32 to 255) gets
-    a UserWarning: such inputs train to huge losses; divide by 255 or use pynet.Standardizer."""
-    _warn_if_raw_pixels(X)
-    X = as_matrix(X, "X")
-    _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
-    y_arr = np.asarray(y)
-    if y_arr.ndim == 2 and y_arr.shape[1] == 1:
-        # a column of labels, not one-hot rows of a single class (which could only ever say "class 0")
-        y_arr = y_arr[:, 0]
-    if y_arr.ndim == 1:
-        if y_arr.size and not np.issubdtype(y_arr.dtype, np.integer):
-            as_int = y_arr.astype(np.int64) if np.issubdtype(y_arr.dtype, np.number) else None
-            if as_int is None or not np.array_equal(as_int, y_arr):
-                raise ValueError("make_data: 1-D y must hold integer class labels, got dtype %s" % y_arr.dtype)
-            y_arr = as_int
-        if y_arr.size and y_arr.min() < 0:
-            raise ValueError("make_data: class labels must be >= 0, found %d" % y_arr.min())
-        top = int(y_arr.max()) + 1 if y_arr.size else 0
-        k = top if classes is None else _index(classes, "classes", 1)
-        if top > k:
-            raise ValueError("make_data: label %d does not fit %d classes" % (top - 1, k))
-        if k > 2**31 - 1:
-            raise ValueError("make_data: the largest label, %d, would make %d classes; at most %d are "
-                             "possible" % (top - 1, k, 2**31 - 1))
-        try:
-            onehot = np.zeros((y_arr.size, k))
-        except MemoryError:
-            raise MemoryError("make_data: one-hot rows for %d labels and %d classes need %.1f GB; is the "
-                              "largest label (%d) right?" % (y_arr.size, k, y_arr.size * k * 8 / 1e9, top - 1)) from None
-        onehot[np.arange(y_arr.size), y_arr] = 1.0
-        y_m = Matrix._borrow(onehot)
-    elif y_arr.ndim == 2:
-        y_m = as_matrix(y, "y")
-    else:
-        raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
-    return Data(X, y_m, labels, _who="make_data", _x_checked=True)
-
-
-def _warn_if_raw_pixels(X):
-    """UserWarning when X looks like unscaled 8-bit pixels: whole numbers (any dtype), none below 0,
-    the largest from 32 to 255. Scaled or standardised data is not whole; small counts (0-4, a
-    one-hot code) stay below 32; a binary uint8 mask has a maximum of 1."""
-    arr = X.data if isinstance(X, Matrix) else np.asarray(X)
-    if arr.size == 0 or arr.dtype.kind not in "uif":
-        return
-    if arr.dtype == np.uint8:
-        top = int(arr.max())
-        if top < 32:
-            return
-        why = "X is uint8 with values up to %d" % top
-    else:
-        with np.errstate(invalid="ignore"):
-            top, low = arr.max(), arr.min()
-        if not (np.isfinite(top) and 32 <= top <= 255 and low >= 0):
-            return
-        if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
-            return
-        why = "X holds only whole numbers from %g to %g" % (low, top)
-    warnings.warn("make_data: %s, which looks like raw 0-255 pixels; a network usually trains badly on "
-                  "unscaled pixels. Divide X by 255, or standardise it with pynet.Standardizer.fit(X).apply(X)"
-                  % why, UserWarning, stacklevel=3)
-
-
-def _preview(items, n=4):
-    items = [str(i) for i in items]
-    return ", ".join(items[:n]) + (", ..." if len(items) > n else "")
-
-
-def _check_finite(m, what):
-    """ValueError naming the first NaN or infinite entry of Matrix m, if any."""
-    a = m.data
-    # NaN and ±inf make the sum non-finite, so a finite sum clears the array without a temporary
-    # as large as a dataset; a sum that overflows is checked entry by entry.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = a.sum() if a.size else 0.0
-    if not np.isfinite(total) and not np.isfinite(a).all():
-        r, c = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError("%s has %r at row %d, column %d (%d non-finite values in all); only finite numbers "
-                         "can be learnt from" % (what, float(a[r, c]), r, c, int(np.count_nonzero(~np.isfinite(a)))))
-
-
-def _check_label_rows(y, who):
-    """ValueError naming the first row of Matrix y that is not a row of class probabilities."""
-    a = y.data
-    if not a.size:
-        if y.rows and not y.cols:
-            raise ValueError("%s: y is %dx0: each example needs a label row with one column per class" % (who, y.rows))
-        return
-    sums = a.sum(axis=1)
-    bad = (np.abs(sums - 1.0) > 1e-6) | (a.min(axis=1) < 0)
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        raise ValueError("%s: y (%dx%d) must hold one row of class probabilities per example: one-hot truth, or "
-                         "soft labels (>= 0, summing to 1); row %d is [%s] (sum %g), and %d of %d rows are not "
-                         "(for integer class labels pass a 1-D y to make_data)"
-                         % (who, y.rows, y.cols, r, _preview(["%g" % v for v in a[r]], 6), sums[r],
-                            int(bad.sum()), y.rows))
-
-
-def _data(d):
-    if not isinstance(d, Data):
-        raise TypeError("expected a Data object (from make_data or a loader), got %s" % type(d).__name__)
-    return d
-
-
-def random_batch(d, n):
-    """n rows of d drawn uniformly with replacement, copied into a new Data."""
-    d = _data(d)
-    b = call(lib.random_batch, d._c[0], _index(n, "n", 0))
-    return Data(_adopt(b.X), _adopt(b.y), d.labels)
-
-
 def accuracy_model(m, d):
     """The share of rows of d whose highest output is the true class."""
     m, d = _model(m), _data(d)
@@ -674,44 +206,23 @@ def train_model(m, d, batch, iters, rate, momentum, decay, *, progress=None, dia
     m, d = _model(m), _data(d)
     batch, iters = _index(batch, "batch", 1), _index(iters, "iters", 0)
     rate, momentum, decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
-    config = lib.default_train_config()
-    config.batch, config.rate, config.momentum, config.decay = batch, rate, momentum, decay
-    config = ffi.new("train_config *", config)
-    check(lib.pn_check_config(b"train_model", config))   # fit's ranges and message, even for 0 iters
+    # the homework's config; fit's ranges and message, even for 0 iters
+    config = make_config("train_model", batch=batch, rate=rate, momentum=momentum, decay=decay)
     every = diagnostics_every(diagnostics)
     recorder = Recorder(m, every, batch) if every else None
-    cm, cd = m._c[0], d._c[0]
     losses = np.full(iters, np.nan)
-    losses_ptr = ffi.cast("double *", ffi.from_buffer(losses)) if iters else ffi.NULL
     bar = Progress(iters, "train", enabled=progress_enabled(progress))
-    done, chunk = 0, 1
+
+    def after_chunk(done):
+        bar.update(done, loss=float(np.mean(losses[max(0, done - 50):done])))
+
     try:
-        while done < iters:
-            # Run in chunks of about a tenth of a second: the progress line stays fresh and Ctrl-C is
-            # honoured between chunks. Chunking changes nothing else: the C generator carries on.
-            n = min(chunk, iters - done)
-            if recorder:
-                n = recorder.limit(done, n)
-                recorder.before(done, n)
-            t0 = time.perf_counter()
-            with m._store.lock:
-                # train_model_losses' loop with the homework's config, numbered from `done` so that an
-                # error names the run's iteration, not the chunk's
-                status = lib.train_steps(cm, cd, config, done, n, ffi.NULL, losses_ptr + done, ffi.NULL)
-            elapsed = time.perf_counter() - t0
-            if status == lib.PN_ERR_NONFINITE:
-                raise attach(diverged(losses, done, n, "train_model", lambda bad: (
-                    "train_model: the loss became %s at iteration %d of %d, so training stopped there "
-                    "(the weights are the ones that produced it). The learning rate %g is probably too "
-                    "high for this model: try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10))), recorder)
-            if status:
-                raise_last(status)
-            done += n
-            if recorder:
-                recorder.after(done)
-            bar.update(done, loss=float(np.mean(losses[max(0, done - 50):done])))
-            chunk = max(1, min(100000, int(n * 0.1 / max(elapsed, 1e-6))))
+        run_steps(model_handle(m), data_handle(d), config, losses, 0, iters, fn="train_model", recorder=recorder,
+                  after_chunk=after_chunk, diverged_message=lambda bad: (
+                      "train_model: the loss became %s at iteration %d of %d, so training stopped there (the weights "
+                      "are the ones that produced it). The learning rate %g is probably too high for this model: "
+                      "try a lower one, e.g. %g." % (losses[bad], bad, iters, rate, rate / 10)))
     finally:
-        m.layers[0]._saved_in = None   # the C loop's batch buffer is gone
+        forget_input(m)   # the C loop's batch buffer is gone
         bar.close()
     return (losses, recorder.result()) if recorder else losses

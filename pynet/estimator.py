@@ -1,6 +1,6 @@
 """pynet.estimator — ``MLPClassifier``, pynet's multi-layer perceptron as a scikit-learn estimator.
 
-It is a thin layer over the public API: ``make_layer``/``make_model`` build the network,
+It is a thin layer over the public API: ``make_mlp`` builds the network,
 ``pynet.fit`` trains it, ``predict_model`` predicts. scikit-learn's parameter names mean what they
 mean there (``alpha`` included: see the class docstring); pynet's own settings (dropout, schedules,
 clipping, threads) come after them. Labels may be any values ``numpy.unique`` can sort (ints,
@@ -36,7 +36,7 @@ except ImportError as e:   # pragma: no cover - the venv has scikit-learn
                       "(in a pynet checkout: pip install -e '.[sklearn]')") from e
 
 from ._native import get_threads, set_seed, set_threads
-from .classifier import make_data, make_layer, make_model, predict_model
+from .classifier import make_data, make_mlp, predict_model
 from .io import load_model, save_model
 from .training import fit as _fit
 
@@ -214,13 +214,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, n_features, sizes):
         widths = (n_features,) + sizes + (len(self.classes_),)
         act = ACTIVATIONS[self.activation]
-        layers = []
-        for i in range(len(widths) - 1):
-            last = i == len(widths) - 2
-            layers.append(make_layer(widths[i], widths[i + 1], "softmax" if last else act, bias=True,
-                                     dropout=self.input_dropout if i == 0 else self.dropout,
-                                     norm=bool(self.layer_norm) and not last))
-        m = make_model(layers)
+        m = make_mlp(widths, act, bias=True, dropout=self.dropout, input_dropout=self.input_dropout,
+                     norm=bool(self.layer_norm))
         m.labels = [str(c) for c in self.classes_]
         m.info = {"trained_by": "pynet.MLPClassifier"}
         self.model_ = m

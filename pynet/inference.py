@@ -16,7 +16,8 @@ the sorted unique labels (as scikit-learn's ``classes_``), which ``fit(m, X, y)`
 """
 import numpy as np
 
-from .classifier import Data, _model, predict_model
+from .classifier import model_handle, predict_model
+from .data import Data
 
 __all__ = ["predict", "predict_proba", "score", "class_indices"]
 
@@ -75,7 +76,7 @@ def predict_proba(m, X):
     """The model's outputs (class probabilities, for a softmax model) for X, n × classes, after
     standardising a copy of X with ``m.standardizer`` if the model has one. X: rows of features,
     a single 1-D sample, a Matrix or a Data."""
-    m = _model(m)
+    model_handle(m)   # TypeError if m is not a Model
     return np.array(predict_model(m, _inputs(m, X)).data)
 
 
@@ -89,7 +90,7 @@ def score(m, X, y=None):
     """Accuracy on (X, y), standardising as predict_proba does: y as 1-D integer indices or class
     names (mapped through ``m.labels``), an (n, 1) column, or one-hot rows; or ``score(m, d)`` for a
     Data, whose y is one-hot."""
-    m = _model(m)
+    model_handle(m)   # TypeError if m is not a Model
     if isinstance(X, Data):
         if y is not None:
             raise TypeError("score(m, d) takes a Data alone; give y only with an array X")

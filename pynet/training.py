@@ -7,138 +7,27 @@ The steps themselves run in C (``train_steps`` in csrc/train.c); this module onl
 evaluates, and keeps the record. Everything random (the validation split, each epoch's shuffle,
 dropout masks) comes from pynet's one generator, so ``set_seed`` makes a run repeatable.
 """
-import contextlib
 import functools
 import time
 
 import numpy as np
 
-from ._native import DivergedError, _index, diverged, _number, call, check, ffi, lib, raise_last
+from ._native import _index, check, ffi, lib
 from . import checkpoint as _checkpoint
+from . import config
+from .config import OPTIMIZERS, SCHEDULES, train_config  # noqa: F401  re-exported
 from ._progress import Progress, progress_enabled
-from .classifier import Data, Model, _data, _model
-from .diagnostics import Recorder, attach, diagnostics_every
-from .matrix import Matrix, as_matrix
+from .classifier import forget_input, model_handle
+from .data import Data
+from .data import Standardizer, data_handle, split_validation  # noqa: F401  Standardizer, split_validation re-exported
+from .evaluate import evaluate_model  # noqa: F401  re-exported
+from .diagnostics import Recorder, diagnostics_every
+from .steps import errors_from, run_steps
 
 __all__ = ["fit", "History", "Standardizer", "evaluate_model", "train_config", "split_validation",
            "OPTIMIZERS", "SCHEDULES"]
 
-OPTIMIZERS = {"sgd": lib.PN_SGD, "adam": lib.PN_ADAM}
-SCHEDULES = {"constant": lib.PN_CONSTANT, "step": lib.PN_STEP, "cosine": lib.PN_COSINE}
-
-
 _INT_MAX = 2**31 - 1   # the C core counts training steps in C ints
-
-
-def _choice(value, options, name):
-    key = str(value).strip().lower()
-    if key not in options:
-        raise ValueError("unknown %s %r; valid: %s" % (name, value, ", ".join(options)))
-    return options[key]
-
-
-def train_config(*, batch=128, rate=0.01, momentum=0.9, decay=0.0, optimizer="sgd", beta1=0.9, beta2=0.999,
-                 eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, total_steps=None,
-                 min_rate=0.0, clip=0.0, l2=0.0):
-    """A C ``train_config`` (see csrc/pynet_api.h) from keyword arguments, checked."""
-    c = ffi.new("train_config *")
-    c[0] = lib.default_train_config()
-    c.batch = _index(batch, "batch", 1)
-    c.rate, c.momentum, c.decay = _number(rate, "rate"), _number(momentum, "momentum"), _number(decay, "decay")
-    c.optimizer = _choice(optimizer, OPTIMIZERS, "optimizer")
-    c.beta1, c.beta2, c.eps = _number(beta1, "beta1"), _number(beta2, "beta2"), _number(eps, "eps")
-    c.schedule = _choice(schedule, SCHEDULES, "schedule")
-    c.warmup = _index(warmup, "warmup", 0)
-    if c.schedule == lib.PN_STEP:
-        if step_size is None:
-            raise ValueError("the step schedule needs step_size (steps between rate cuts)")
-        c.step_size = _index(step_size, "step_size", 1)
-    c.gamma = _number(gamma, "gamma")
-    if c.schedule == lib.PN_COSINE:
-        if total_steps is None:
-            raise ValueError("the cosine schedule needs total_steps")
-        c.total_steps = _index(total_steps, "total_steps", 1)
-    c.min_rate = _number(min_rate, "min_rate")
-    c.clip = _number(clip, "clip")
-    if c.clip < 0:
-        raise ValueError("clip must be >= 0 (0: off), got %g" % c.clip)
-    c.l2 = _number(l2, "l2")
-    if c.l2 < 0:
-        raise ValueError("l2 must be >= 0 (0: off), got %g" % c.l2)
-    return c
-
-
-def evaluate_model(m, d):
-    """(mean cross-entropy, accuracy) of model m on data d, in evaluation mode (no dropout)."""
-    m, d = _model(m), _data(d)
-    loss, acc = ffi.new("double *"), ffi.new("double *")
-    with m._store.lock:   # see classifier._LayerStore
-        check(lib.evaluate_model(m._c[0], d._c[0], loss, acc))
-    return loss[0], acc[0]
-
-
-class Standardizer:
-    """Per-feature standardisation, x ← (x − mean) / std, with mean and std learnt from training
-    data only. Features that never vary (MNIST's border pixels) get std 1, so they become 0."""
-
-    def __init__(self, mean, std):
-        """``mean`` and ``std``: 1-D, one value per feature (as ``fit`` and ``load_model`` give them)."""
-        mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-        if mean.ndim != 1 or std.ndim != 1 or mean.shape != std.shape or mean.size == 0:
-            raise ValueError("Standardizer: mean and std must be 1-D with one value per feature, the same number "
-                             "(at least one) in each; got shapes %s and %s" % (mean.shape, std.shape))
-        self.mean, self.std = np.ascontiguousarray(mean), np.ascontiguousarray(std)
-        if not (np.all(np.isfinite(self.mean)) and np.all(self.std > 0) and np.all(np.isfinite(self.std))):
-            raise ValueError("Standardizer: mean must be finite and std finite and > 0")
-
-    @classmethod
-    def fit(cls, X, min_std=1e-8, per_feature=True):
-        """Statistics of the training data X. ``per_feature=False`` uses one mean and one std over
-        all of X for every feature: safer for pixels, where per-pixel statistics turn a rarely lit
-        border pixel (tiny std) into a huge input (docs/RECIPES.md: MNIST training collapses)."""
-        X = np.asarray(X.data if isinstance(X, Matrix) else X, dtype=np.float64)
-        if X.ndim != 2 or X.size == 0:
-            raise ValueError("Standardizer.fit: expected a non-empty 2-D array, got shape %s" % (X.shape,))
-        if not per_feature:
-            mean, std = float(X.mean()), float(X.std())
-            return cls(np.full(X.shape[1], mean), np.full(X.shape[1], std if std >= min_std else 1.0))
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        std[std < min_std] = 1.0
-        return cls(mean, std)
-
-    def apply(self, X):
-        """Standardise X in place (a Matrix, Data, or writable float64 array) and return it."""
-        target = X.X if isinstance(X, Data) else X
-        arr = target.data if isinstance(target, Matrix) else target
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.writeable:
-            raise TypeError("Standardizer.apply works in place on a Matrix, a Data or a writable float64 array")
-        if arr.ndim != 2 or arr.shape[1] != self.mean.size:
-            raise ValueError("Standardizer.apply: X has shape %s but the standardizer was fit on %d features"
-                             % (arr.shape, self.mean.size))
-        arr -= self.mean
-        arr /= self.std
-        return X
-
-    def __repr__(self):
-        return "Standardizer(%d features)" % self.mean.size
-
-
-def split_validation(d, fraction):
-    """Split d into (training row indices, validation Data) with a random ``fraction`` of the rows
-    held out, drawn from pynet's generator. The training rows are not copied."""
-    d = _data(d)
-    fraction = _number(fraction, "validation")
-    n = d.X.rows
-    n_val = int(round(n * fraction))
-    if not 0 < fraction < 1 or n_val < 1 or n_val >= n:
-        raise ValueError("validation fraction must leave at least one row on each side; got %g of %d rows"
-                         % (fraction, n))
-    perm = np.empty(n, dtype=np.int32)
-    check(lib.shuffle_indices(ffi.cast("int *", ffi.from_buffer(perm)), n))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    val = Data(d.X.data[val_idx], d.y.data[val_idx], d.labels)
-    return train_idx.astype(np.int32), val
 
 
 class History:
@@ -173,23 +62,6 @@ def _restore(m, snap):
             l.b = b
 
 
-@contextlib.contextmanager
-def _errors_from(fn, core="train_model"):
-    """Make the plain ValueErrors, TypeErrors and MemoryErrors raised inside say that they come from
-    ``fn`` (the public function the user called): "fn: message", also replacing the "core: " that
-    the C core's messages start with. The exception itself (type, traceback) is kept."""
-    try:
-        yield
-    except (ValueError, TypeError, MemoryError) as e:
-        if type(e) in (ValueError, TypeError, MemoryError) and len(e.args) == 1 and isinstance(e.args[0], str):
-            message = e.args[0]
-            if message.startswith(core + ": "):
-                message = message[len(core) + 2:]
-            if not message.startswith(fn + ": "):
-                e.args = ("%s: %s" % (fn, message),)
-        raise
-
-
 def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
     """``epochs`` epochs of ``steps_per_epoch`` steps must fit the C int that counts steps."""
     limit = _INT_MAX // steps_per_epoch
@@ -201,10 +73,8 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
     return epochs * steps_per_epoch
 
 
-def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momentum=0.9, decay=0.0, beta1=0.9,
-        beta2=0.999, eps=1e-8, schedule="constant", warmup=0, step_size=None, gamma=0.1, min_rate=0.0,
-        clip=0.0, l2=0.0, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None,
-        diagnostics=None, checkpoint=None, resume=None):
+def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None,
+        diagnostics=None, checkpoint=None, resume=None, **options):
     """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
     is dropped). Returns a History.
 
@@ -243,15 +113,21 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     [0, 1), a negative decay, min_rate outside [0, rate], a step schedule's gamma <= 0, or epochs,
     warmup or step_size so large that the run's step count would not fit a C int.
     """
-    with _errors_from("fit"):   # every check happens here, before any training
-        m = _model(m)
-        d = _data(d) if y is None else _arrays_to_data(m, d, y)
+    with errors_from("fit"):   # every check happens here, before any training
+        options = config.user_options("fit", options)   # every training option, defaults filled in
+        model_handle(m)   # TypeError if m is not a Model
+        if y is None:
+            data_handle(d)   # TypeError if d is not a Data
+        else:
+            d = _arrays_to_data(m, d, y)
         epochs = _index(epochs, "epochs", 1)
-        batch = _index(batch, "batch", 1)
+        batch = _index(options["batch"], "batch", 1)
         every = diagnostics_every(diagnostics)
-        warmup = _index(warmup, "warmup", 0)
+        warmup = _index(options["warmup"], "warmup", 0)
+        step_size = options["step_size"]
         if step_size is not None:
             step_size = _index(step_size, "step_size", 1)
+        options.update(batch=batch, warmup=warmup, step_size=step_size)
         if patience is not None:
             patience = _index(patience, "patience", 1)
             if validation is None:
@@ -279,12 +155,10 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
         total = count("epochs", epochs)
         warmup_steps = count("warmup", warmup)
         step_steps = None
-        if step_size is not None and _choice(schedule, SCHEDULES, "schedule") == lib.PN_STEP:
+        if step_size is not None and config.OPTIONS_BY_NAME["schedule"].to_c(options["schedule"]) == lib.PN_STEP:
             step_steps = count("step_size", step_size)
-        cfg = train_config(batch=batch, rate=rate, momentum=momentum, decay=decay, optimizer=optimizer, beta1=beta1,
-                           beta2=beta2, eps=eps, schedule=schedule, warmup=warmup_steps, step_size=step_steps,
-                           gamma=gamma, total_steps=total, min_rate=min_rate, clip=clip, l2=l2)
-        check(lib.pn_check_config(b"fit", cfg))   # the one range check, shared with train_model
+        # options in epochs become steps; pn_check_config is the one range check, shared with train_model
+        cfg = config.make_config("fit", **dict(options, warmup=warmup_steps, step_size=step_steps, total_steps=total))
         try:
             losses = np.full(total, np.nan)
             correct = np.zeros(total, dtype=np.int32)
@@ -292,14 +166,14 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
             raise MemoryError("not enough memory to record the loss of each of the %d steps of %d epochs (%.3g "
                               "GiB); train for fewer epochs or with a larger batch"
                               % (total, epochs, total * 12 / 2**30)) from None
-    settings = {"batch": batch, "optimizer": str(optimizer).strip().lower(), "rate": rate, "momentum": momentum,
-                "decay": decay, "beta1": beta1, "beta2": beta2, "eps": eps, "schedule": str(schedule).strip().lower(),
-                "warmup": warmup, "step_size": step_size, "gamma": gamma, "min_rate": min_rate, "clip": clip,
-                "l2": l2, "shuffle": bool(shuffle), "patience": patience,
-                "validation": validation if validation is None or not isinstance(validation, Data)
-                else "a Data of %d rows" % validation.X.rows,
-                "layers": [[l.activation.name if hasattr(l.activation, "name") else str(l.activation), l.dropout]
-                           for l in m.layers]}
+    # what a checkpoint must agree on to be resumed: every option as given (choices by name), and more
+    settings = {k: str(v).strip().lower() if isinstance(config.OPTIONS_BY_NAME[k].kind, dict) else v
+                for k, v in options.items()}
+    settings.update({"shuffle": bool(shuffle), "patience": patience,
+                     "validation": validation if validation is None or not isinstance(validation, Data)
+                     else "a Data of %d rows" % validation.X.rows,
+                     "layers": [[l.activation.name if hasattr(l.activation, "name") else str(l.activation),
+                                 l.dropout] for l in m.layers]})
     if cfg.schedule == lib.PN_COSINE:
         settings["epochs"] = epochs   # the cosine's length; other schedules can be resumed for more epochs
     show = progress_enabled(progress)
@@ -326,7 +200,7 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     with _checkpoint.deferred_sigint() as interrupt:
         try:
             step = _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_epoch, batch, shuffle,
-                           train_rows, val, patience, show, on_epoch, rate, interrupt,
+                           train_rows, val, patience, show, on_epoch, options["rate"], interrupt,
                            functools.partial(_checkpoint.save, checkpoint, settings=settings, rng_start=rng_start,
                                              train_rows=train_rows, correct=correct) if checkpoint else None,
                            [best, best_weights, since_best], recorder)
@@ -339,7 +213,7 @@ def fit(m, d, y=None, *, epochs=10, batch=128, optimizer="sgd", rate=0.01, momen
     if history._best_weights is not None:   # (the same values when the last finished epoch was the best)
         _restore(m, history._best_weights)
     del history._best_weights, history._step
-    m.layers[0]._saved_in = None
+    forget_input(m)
     history.seconds = time.perf_counter() - start
     return history
 
@@ -350,13 +224,10 @@ def _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_ep
     when interrupt.requested becomes True (a deferred SIGINT), setting history.interrupted."""
     best, best_weights, since_best = best_state
     history._best_weights, history._step = best_weights, step
-    losses_ptr = ffi.cast("double *", ffi.from_buffer(history.losses))
-    correct_ptr = ffi.cast("int *", ffi.from_buffer(correct))
     perm = np.empty(len(train_rows), dtype=np.int32)
     perm_ptr = ffi.cast("int *", ffi.from_buffer(perm))
     rows = np.empty(steps_per_epoch * batch, dtype=np.int32)
-    rows_ptr = ffi.cast("int *", ffi.from_buffer(rows))
-    cm, cd = m._c[0], d._c[0]
+    handle, cd = model_handle(m), data_handle(d)
     for epoch in range(first_epoch, epochs + 1):
         t0 = time.perf_counter()
         if shuffle:
@@ -366,35 +237,24 @@ def _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_ep
         rows[:] = train_rows[perm[:len(rows)]]
         bar = Progress(steps_per_epoch, "epoch %d/%d" % (epoch, epochs), unit="step", enabled=show,
                        tenths=False)
-        done, chunk = 0, 1
-        while done < steps_per_epoch:
-            n = min(chunk, steps_per_epoch - done)
-            if recorder:
-                n = recorder.limit(step, n)
-                recorder.before(step, n)
-            t1 = time.perf_counter()
-            with m._store.lock:   # threads sharing the model take turns (classifier._LayerStore)
-                status = lib.train_steps(cm, cd, cfg, step, n, rows_ptr + done * batch, losses_ptr + step,
-                                         correct_ptr + step)
-            if status == lib.PN_ERR_NONFINITE:
-                raise attach(diverged(history.losses, step, n, "fit", lambda bad: (
-                    "fit: the loss became %s at step %d (epoch %d), so training stopped there. The learning "
-                    "rate %g is probably too high: try a lower one, or gradient clipping (clip)."
-                    % (history.losses[bad], bad, epoch, rate))), recorder)
-            if status:
-                with _errors_from("fit"):   # the C core's messages say "train_model: "
-                    raise_last(status)
-            done += n
-            step += n
-            history._step = step
-            if recorder:
-                recorder.after(step)
+
+        def after_chunk(done, start=step):
+            history._step = start + done
             if interrupt.requested and done < steps_per_epoch:   # (a finished epoch is still recorded)
-                bar.close(quiet=True)
-                history.interrupted = True
-                return step
-            bar.update(done, loss=float(np.mean(history.losses[max(step - 50, 0):step])))
-            chunk = max(1, min(steps_per_epoch, int(n * 0.1 / max(time.perf_counter() - t1, 1e-6))))
+                return True
+            bar.update(done, loss=float(np.mean(history.losses[max(start + done - 50, 0):start + done])))
+
+        done = run_steps(handle, cd, cfg, history.losses, step, steps_per_epoch, fn="fit", rows=rows, batch=batch,
+                         correct=correct, recorder=recorder, after_chunk=after_chunk, max_chunk=steps_per_epoch,
+                         diverged_message=lambda bad: (
+                             "fit: the loss became %s at step %d (epoch %d), so training stopped there. The "
+                             "learning rate %g is probably too high: try a lower one, or gradient clipping (clip)."
+                             % (history.losses[bad], bad, epoch, rate)))
+        step += done
+        if done < steps_per_epoch:   # interrupted
+            bar.close(quiet=True)
+            history.interrupted = True
+            return step
         bar.close(quiet=True)
         e0, e1 = step - steps_per_epoch, step
         record = {"epoch": epoch,
@@ -429,7 +289,7 @@ def _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_ep
 
 def _arrays_to_data(m, X, y):
     """The Data fit(m, X, y) trains on; sets m.labels from string labels when it has none."""
-    from .classifier import make_data
+    from .data import make_data
     from .inference import class_indices
     if isinstance(X, Data):
         raise TypeError("give either fit(m, d) with a Data or fit(m, X, y) with arrays, not a Data and y")
@@ -454,3 +314,8 @@ def _print_epoch(r, epochs):
     parts.append("%.1fs" % r["seconds"])
     sys.stderr.write("  ".join(parts) + "\n")
     sys.stderr.flush()
+
+
+fit.__signature__ = config.signature_with_options(fit, ("m", "d", "y", "epochs"),
+                                                  ("shuffle", "validation", "patience", "progress", "on_epoch",
+                                                   "diagnostics", "checkpoint", "resume"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classifier import make_data
+from ..data import make_data
 from ._common import (DataFileError, check_split, content_size, expect_end, find_root, not_found_anywhere,
                       open_data, pixels_to_X, read_exact, read_label_names)
 

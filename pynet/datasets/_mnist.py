@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classifier import make_data
+from ..data import make_data
 from ._common import (GZIP_MAGIC, DataFileError, check_split, content_size, expect_end, find_root, not_found_anywhere,
                       open_data, pixels_to_X, read_exact)
 

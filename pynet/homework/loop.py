@@ -18,7 +18,8 @@ import numpy as np
 
 import pynet
 
-TOLERANCE = 1e-9                   # relative, on every loss and on both accuracies
+from .verdict import TOLERANCE, describe  # noqa: F401  re-exported
+
 FIVE = ("activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer")
 
 
@@ -149,22 +150,6 @@ def compare(ref_run, ref_losses, run, losses):
                 k.split("_")[0].replace("train", "training"), 100 * run[k], 100 * ref_run[k])
         out["reason"] += "; max rel. diff %.2g" % worst
     return out
-
-
-def describe(run):
-    """One line for the report: the implementation, its check result, and whether the run matches
-    the C reference; None for a run of pynet's own C loop."""
-    impl = run.get("implementation")
-    if not impl:
-        return None
-    check = impl.get("check")
-    checked = "check: %d/%d passed" % (check["passed"], check["total"]) if check else "check: not run"
-    if impl["matches"]:
-        verdict = "yes (max rel. diff %.1g)" % impl["max_rel_diff"]
-    else:
-        verdict = "NO: %s" % impl["reason"]
-    return "%s: implementation %s (%s); matches the C reference within %g: %s." % (
-        run["label"], impl["file"], checked, TOLERANCE, verdict)
 
 
 def run_experiments(impl_path, ids, seed=0, iters=None, limit=None, data=None, report_dir=None, log=print):

@@ -13,7 +13,7 @@ import time
 
 from .._files import atomic_file
 from ..experiments import FINAL_WINDOW, best_run
-from ..homework.loop import describe as implementation_line
+from ..homework.verdict import describe as implementation_line
 from .answers import pct, answer, rule
 from .figures import PLOT_HINT
 
