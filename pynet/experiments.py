@@ -14,6 +14,7 @@ Runner's for every run) keeps them in its dict as ``diagnostics`` (pynet.diagnos
 """
 import math
 import time
+from typing import List, Optional, TypedDict
 
 import numpy as np
 
@@ -26,7 +27,7 @@ POWERS_RATE = [10.0, 1.0, 0.1, 0.01, 0.001]
 POWERS_DECAY = [1.0, 0.1, 0.01, 0.001, 0.0001, 0.00001]
 ACTIVATIONS = ["LINEAR", "LOGISTIC", "RELU", "LRELU"]
 CURVE_POINTS = 200          # loss curves are stored averaged down to at most this many points
-FINAL_WINDOW = 50           # "final loss" = mean batch loss over the last 50 iterations
+FINAL_WINDOW = 50           # "final loss" = mean batch loss over the last FINAL_WINDOW iterations
 
 EXPERIMENTS = {
     "2.2.1": dict(title="The softmax model", dataset="mnist", model="softmax", sweep=None,
@@ -59,6 +60,38 @@ EXPERIMENTS = {
                   question="How well does the network perform on CIFAR-10?"),
 }
 ORDER = list(EXPERIMENTS)
+
+
+class Run(TypedDict, total=False):
+    """One run of a sweep, as results.json keeps it (the report reads only these keys)."""
+    label: str                   # "rate 0.1", "homework defaults"
+    value: object                # the swept value (a [rate, decay] pair for the grid), None for no sweep
+    setting: dict                # batch, iters, rate, momentum, decay (and activation for the networks)
+    final_loss: Optional[float]  # mean batch loss over the last FINAL_WINDOW finite iterations
+    train_accuracy: float        # over the whole training set, after training
+    test_accuracy: float         # over the whole test set
+    diverged: bool
+    diverged_at: Optional[int]   # the iteration whose loss became NaN or infinite
+    diverged_loss: Optional[str]  # that loss, as text ("nan", "inf")
+    curve_step: int              # iterations per point of loss_curve
+    loss_curve: List[float]      # the batch losses averaged down to at most CURVE_POINTS points
+    diagnostics: dict            # when asked for: pynet.diagnostics.to_json of the run
+    implementation: dict         # with tryhw4.py --impl: the student's code and whether it matched C
+
+
+class Result(TypedDict):
+    """One experiment's result: its definition (from EXPERIMENTS), the data's size and its runs."""
+    id: str
+    title: str
+    question: str
+    dataset: str                 # "mnist", "cifar10"
+    model: str                   # "softmax", "neural_net", "three_layer_net"
+    sweep: Optional[str]         # "rate", "decay", "activation", "grid", or None
+    base: dict                   # the settings every run starts from (after its dependencies' findings)
+    classes: int
+    train_examples: int
+    test_examples: int
+    runs: List[Run]
 
 
 class MissingData(Exception):

@@ -165,3 +165,23 @@ def test_activations_come_from_the_c_table():
     assert list(cli.HIDDEN_ACTIVATIONS) == [n.lower() for n in names if n != "SOFTMAX"]
     with pytest.raises(ValueError, match="valid: " + ", ".join(names)):
         pynet.make_layer(2, 2, "nonesuch")
+
+
+def test_every_training_option_reaches_fit_and_the_command_line():
+    """A training option is added in three places (the C struct, its C check, pynet/config.py's
+    OPTIONS): every C train_config field has its Option, and each public one is a keyword of fit
+    with the C default and a --option of python -m pynet train."""
+    import inspect
+    from pynet import config, fit
+    from pynet._native import ffi
+    from pynet.cli import build_parser
+    fields = [name for name, _ in ffi.typeof("train_config").fields]
+    assert sorted(fields) == sorted(o.name for o in config.OPTIONS), "train_config and pynet.config.OPTIONS differ"
+    parameters = inspect.signature(fit).parameters
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {s: a for a in train._actions for s in a.option_strings}
+    for name, default in config.defaults().items():
+        assert parameters[name].default == default and parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+        action = flags["--" + name.replace("_", "-")]
+        assert action.help and (action.default == default or name == "rate")
+    assert "total_steps" not in parameters   # fit computes it from epochs

@@ -4,7 +4,7 @@ import os
 import sys
 
 from .._progress import format_seconds as _seconds  # noqa: F401 (the commands take it from here)
-from ..datasets import IMAGE_SHAPES
+from ..datasets import dataset_key
 
 
 class CLIError(Exception):
@@ -22,8 +22,7 @@ def _info(message, quiet=False):
 
 def _dataset_name(data):
     """'mnist' / 'cifar10' for the known datasets (any spelling load accepts), else None (a folder)."""
-    key = str(data).lower().replace("-", "").replace("_", "")
-    return key if key in IMAGE_SHAPES else None
+    return dataset_key(data)
 
 
 def _load_data(data, split, root, subset):

@@ -92,13 +92,9 @@ def cmd_train(a):
              "" if val is None else " + %d held out for validation" % len(val), features, classes,
              _seconds(loaded - start)), a.quiet)
 
-    layers = []
-    for i in range(len(sizes) - 1):
-        last = i == len(sizes) - 2
-        layers.append(pynet.make_layer(sizes[i], sizes[i + 1], "softmax" if last else a.activation, bias=a.bias,
-                                       dropout=a.input_dropout if i == 0 else a.dropout,
-                                       norm=a.layer_norm and not last))
-    m = pynet.make_model(layers)
+    m = pynet.make_mlp(sizes, a.activation, bias=a.bias, dropout=a.dropout, input_dropout=a.input_dropout,
+                       norm=a.layer_norm)
+    layers = m.layers
     m.labels = d.labels
     m.standardizer = standardizer
     _info("model: %s%s%s; %d parameters" % (m, ", bias" if a.bias else "", ", layer norm" if a.layer_norm else "",

@@ -19,27 +19,26 @@ from pathlib import Path
 from ._cifar10 import load_cifar10
 from ._common import (SPLITS, ChecksumError, DataFileError, DownloadError, cache_dir, check_split, default_roots,
                       find_root, not_found_anywhere)
-from ._image_file import CHANNELS, IMAGE_SHAPES, image_shape, read_image
+from ._image_file import CHANNELS, image_shape, read_image
 from ._images import clear_cache, load_image_classification_data, load_image_folder
 from ._images import class_folders as _class_folders
 from ._mnist import load_mnist
+from ._registry import FORMATS, IMAGE_SHAPES, LOADERS, NAMES, TITLES, dataset_key  # noqa: F401
 from ._sample import SAMPLE_DIR
 from . import _cifar10, _export, _mnist
 
 __all__ = ["load", "load_mnist", "load_cifar10", "load_image_classification_data", "load_image_folder", "download",
            "export_png", "locate", "clear_cache", "cache_dir", "DataFileError", "DownloadError", "ChecksumError",
-           "NAMES", "SAMPLE_DIR", "read_image", "image_shape", "IMAGE_SHAPES", "CHANNELS"]
+           "NAMES", "TITLES", "SAMPLE_DIR", "read_image", "image_shape", "IMAGE_SHAPES", "CHANNELS"]
 
-NAMES = ("mnist", "cifar10")
-_FORMATS = {"mnist": _mnist, "cifar10": _cifar10}
-_LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10}
+_FORMATS, _LOADERS = FORMATS, LOADERS
 _sample_notice_shown = False
 
 
 def _dataset(name):
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in _FORMATS:
-        raise ValueError("unknown dataset %r: expected 'mnist' or 'cifar10'" % (name,))
+    key = dataset_key(name)
+    if key is None:
+        raise ValueError("unknown dataset %r: expected %s" % (name, " or ".join(repr(n) for n in NAMES)))
     return key
 
 

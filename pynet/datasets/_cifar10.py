@@ -11,23 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from ..data import make_data
-from ._common import (DataFileError, check_split, content_size, expect_end, find_root, not_found_anywhere,
-                      open_data, pixels_to_X, read_exact, read_label_names)
+from ._common import (DataFileError, check_split, content_size, expect_end, find_file, find_root,
+                      not_found_anywhere, open_data, pixels_to_X, read_exact, read_label_names)
 
 NAME, TITLE = "cifar10", "CIFAR-10"
 FILES = {"train": ["data_batch_%d.bin" % i for i in range(1, 6)], "test": ["test_batch.bin"]}
 META = "batches.meta.txt"
 SHAPE = (32, 32, 3)
 RECORD = 1 + 32 * 32 * 3
-
-
-def find_file(folder, name):
-    """``name`` in ``folder``, uncompressed first (faster), then name.gz."""
-    for candidate in (name, name + ".gz"):
-        path = Path(folder) / candidate
-        if path.is_file():
-            return path
-    return None
 
 
 def missing(folder, split):

@@ -194,6 +194,19 @@ def read_label_names(path, what="labels file"):
     return lines
 
 
+# ---- files --------------------------------------------------------------------------------------
+
+def find_file(folder, *spellings):
+    """The first of ``spellings`` found in ``folder``, each uncompressed first (faster), then with
+    .gz; None when there is none. The one lookup of a dataset's standard files."""
+    for name in spellings:
+        for candidate in (name, name + ".gz"):
+            path = Path(folder) / candidate
+            if path.is_file():
+                return path
+    return None
+
+
 # ---- pixels --------------------------------------------------------------------------------------
 
 def pixels_to_X(pixels, bias=False, hwc=None):

@@ -7,11 +7,10 @@ import numpy as np
 
 from ._common import pixels_to_X
 from ._decode import decode
+from ._registry import IMAGE_SHAPES  # noqa: F401  re-exported
 
 __all__ = ["IMAGE_SHAPES", "CHANNELS", "image_shape", "read_image"]
 
-# What the known datasets' rows are: the image each row of X came from (height, width, channels).
-IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 # What an image with this many channels is called.
 CHANNELS = {1: "greyscale", 2: "greyscale with alpha", 3: "RGB", 4: "RGB with alpha"}
 

@@ -14,24 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from ..data import make_data
+from ._common import find_file as _find_file
 from ._common import (GZIP_MAGIC, DataFileError, check_split, content_size, expect_end, find_root, not_found_anywhere,
                       open_data, pixels_to_X, read_exact)
 
 NAME, TITLE = "mnist", "MNIST"
+SHAPE = (28, 28, 1)
 CLASS_NAMES = ["num%d" % d for d in range(10)]
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
 def find_file(folder, stem):
-    """The file for ``stem`` in ``folder``: uncompressed first (faster), then .gz; the spelling
-    with a dot (train-images.idx3-ubyte, as some copies have it) is accepted too."""
-    dotted = stem.replace("-idx", ".idx")
-    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
-        path = Path(folder) / name
-        if path.is_file():
-            return path
-    return None
+    """The file for ``stem`` in ``folder``; the spelling with a dot (train-images.idx3-ubyte, as some
+    copies have it) is accepted too."""
+    return _find_file(folder, stem, stem.replace("-idx", ".idx"))
 
 
 def missing(folder, split):

@@ -3,6 +3,7 @@
 each experiment's question that is true of its runs."""
 import math
 
+from ..datasets import TITLES
 from ..experiments import best_run
 
 def pct(x):
@@ -299,9 +300,8 @@ def answer(result, results=None):
             if m["test_accuracy"] - best["test_accuracy"] >= _margin(m["test_accuracy"], best["test_accuracy"], result):
                 line = ("CIFAR-10 is far harder for this fully connected net that sees raw pixels: " + line[0].lower()
                         + line[1:] + ", against %s for the same network on %s (%s)" % (
-                            pct(m["test_accuracy"]), _DATASET_NAMES.get(results[i]["dataset"], results[i]["dataset"]), i))
+                            pct(m["test_accuracy"]), TITLES.get(results[i]["dataset"], results[i]["dataset"]), i))
         parts.append(line + ".")
     return " ".join(parts)
 
 
-_DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
