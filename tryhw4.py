@@ -69,7 +69,7 @@ def load_dataset(name, data_dir, limit=None):
     from pynet.sweep import cached_data
     train, test, source = cached_data(read_dataset, name, data_dir)
     if limit:
-        train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
+        train, test = train.head(limit), test.head(limit)
         source += ", first %d rows" % limit
     return train, test, source
 

@@ -83,10 +83,10 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
     return 0;
 }
 
-int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
-                double *losses, int *correct)
+/* train_steps' loop; its messages start with fn, the public function that was called. */
+static int run_steps(const char *fn, model m, data d, const train_config *c, int first_step, int steps,
+                     const int *rows, double *losses, int *correct)
 {
-    const char *fn = "train_model";
     diverged_step = diverged_layer = -1;
     diverged_input = 0;
     int status = pn_check_model(fn, m);
@@ -149,6 +149,12 @@ int train_steps(model m, data d, const train_config *c, int first_step, int step
     return status;
 }
 
+int train_steps(model m, data d, const train_config *c, int first_step, int steps, const int *rows,
+                double *losses, int *correct)
+{
+    return run_steps("train_steps", m, d, c, first_step, steps, rows, losses, correct);
+}
+
 int train_model_losses(model m, data d, int batch, int iters, double rate, double momentum,
                        double decay, double *losses)
 {
@@ -157,7 +163,7 @@ int train_model_losses(model m, data d, int batch, int iters, double rate, doubl
     c.rate = rate;
     c.momentum = momentum;
     c.decay = decay;
-    return train_steps(m, d, &c, 0, iters, NULL, losses, NULL);
+    return run_steps("train_model", m, d, &c, 0, iters, NULL, losses, NULL);
 }
 
 int train_model(model m, data d, int batch, int iters, double rate, double momentum, double decay)

@@ -51,8 +51,9 @@ def diverged(losses, first, n, fn, default_message):
     if not first <= step < first + n:   # cannot happen; keep the old way of finding it
         step = first + int(np.flatnonzero(~np.isfinite(losses[first:first + n]))[0])
     if layer >= 0 or bad_input:
-        if message.startswith("train_model: "):
-            message = message[len("train_model: "):]
+        for core in ("train_steps: ", "train_model: "):   # the C loop's own name
+            if message.startswith(core):
+                message = message[len(core):]
         message = "%s: %s" % (fn, message)
     else:
         message = default_message(step)

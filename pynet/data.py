@@ -37,6 +37,12 @@ class Data:
     def _c(self):
         return ffi.new("data *", {"X": self.X._m[0], "y": self.y._m[0]})
 
+    def head(self, n):
+        """The first ``n`` rows (all of them if there are fewer) as a new Data sharing this one's
+        memory (views, not copies), with the same class names."""
+        n = _index(n, "n", 0)
+        return Data(self.X.data[:n], self.y.data[:n], self.labels)
+
     @property
     def classes(self):
         """Each row's class index (argmax of y)."""

@@ -13,7 +13,7 @@ __all__ = ["run_steps", "errors_from"]
 
 
 @contextlib.contextmanager
-def errors_from(fn, core="train_model"):
+def errors_from(fn, core="train_steps"):
     """Make the plain ValueErrors, TypeErrors and MemoryErrors raised inside say that they come from
     ``fn`` (the public function the user called): "fn: message", also replacing the "core: " that
     the C core's messages start with. The exception itself (type, traceback) is kept."""
@@ -59,7 +59,7 @@ def run_steps(handle, cd, cfg, losses, first, count, *, fn, diverged_message, ro
         if status == lib.PN_ERR_NONFINITE:
             raise attach(diverged(losses, step, n, fn, diverged_message), recorder)
         if status:
-            with errors_from(fn):   # the C core's messages say "train_model: "
+            with errors_from(fn):   # the C loop's messages say "train_steps: "
                 raise_last(status)
         done += n
         if recorder:

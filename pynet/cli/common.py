@@ -34,7 +34,7 @@ def _load_data(data, split, root, subset):
         raise CLIError("--root is for the named datasets (mnist, cifar10); %r is already a folder" % data)
     d = datasets.load(name or data, split, root=root)
     if subset is not None and subset < len(d):
-        d = type(d)(d.X.data[:subset], d.y.data[:subset], d.labels)
+        d = d.head(subset)
     return d, name
 
 

@@ -175,7 +175,7 @@ def run_experiments(impl_path, ids, seed=0, iters=None, limit=None, data=None, r
         except (FileNotFoundError, ValueError) as e:
             raise ex.MissingData("%s: %s" % (name, e)) from None
         if limit:
-            train, test = (pynet.make_data(d.X.data[:limit], d.y.data[:limit], labels=d.labels) for d in (train, test))
+            train, test = train.head(limit), test.head(limit)
         sources.append("%s (%d training and %d test examples)" % (name, train.X.rows, test.X.rows))
         return train, test
 

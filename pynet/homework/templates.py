@@ -181,8 +181,7 @@ def run(c, args):
     train = datasets.load(args.dataset, "train", bias=True)
     test = datasets.load(args.dataset, "test", bias=True)
     if args.limit:
-        train, test = (pynet.make_data(d.X.data[:args.limit], d.y.data[:args.limit], labels=d.labels)
-                       for d in (train, test))
+        train, test = train.head(args.limit), test.head(args.limit)
     pynet.set_seed(args.seed)
     m = build(c, args.model, train.X.cols, train.y.cols, args.activation)
     start = time.perf_counter()
