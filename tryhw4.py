@@ -4,8 +4,10 @@
 With no arguments it does what the homework's script did: load MNIST (with the bias column),
 train the softmax model for 1000 iterations (batch 128, rate 0.01, momentum 0.9, decay 0) and print
 training and test accuracy. ``--experiment N`` runs one experiment of the homework by its section
-number, ``--all`` runs them all, and ``--report DIR`` writes the write-up (report.md, report.html,
-report.pdf, the plots and results.json). ``--impl FILE`` runs them on your own five functions in
+number, ``--all`` runs them all, ``--extras`` runs experiments 4.1-4.5 beyond the homework
+(pynet/extras.py: the lecture's claims on one-vs-rest, vanishing, dying and exploding gradients and
+dropout, measured), and ``--report DIR`` writes the write-up (report.md, report.html, report.pdf,
+the plots and results.json). ``--impl FILE`` runs them on your own five functions in
 FILE (a classifier.py from ``python -m pynet homework init``) in a Python training loop, and says
 per run whether it reproduces pynet's C loop. ``python tryhw4.py --help`` lists everything.
 
@@ -115,8 +117,9 @@ def check_writable(folder):
         raise UsageError("cannot write the report folder %s: %s" % (folder, e.strerror or e)) from None
 
 
-def experiments(args, ids):
+def experiments(args, ids, extra_ids=()):
     from pynet import experiments as ex
+    from pynet import extras
     from pynet import report
     from pynet.homework.loop import Implementation, ImplementationError
 
@@ -142,13 +145,15 @@ def experiments(args, ids):
         if report_dir:
             results = {"seed": args.seed, "iters": args.iters, "limit": args.limit, "data": meta.get("data"),
                        "experiments": runner.results}
+            if extra:
+                results["extras"] = extra
             if impl:
                 results["implementation"] = meta["implementation"]
             if meta.get("failed_runs"):
                 results["failed_runs"] = meta["failed_runs"]
             report.write_json(os.path.join(report_dir, "results.json"), results)
             report.write_json(os.path.join(report_dir, "timings.json"),
-                              dict({"threads": meta["threads"], "seconds": runner.timings,
+                              dict({"threads": meta["threads"], "seconds": dict(runner.timings, **extra_times),
                                     "total_seconds": time.perf_counter() - started},
                                    **({"workers": meta["workers"]} if "workers" in meta else {})))
 
@@ -158,10 +163,21 @@ def experiments(args, ids):
         meta["data"] = "; ".join(sources)
         return train, test
 
-    if args.workers or args.scheduler:
+    extra, extra_times = {}, {}
+    if ids and (args.workers or args.scheduler):
         runner, failed = on_cluster(args, ex.resolve(ids), log, save, meta)
     else:
         runner, failed = serially(args, ids, load, log, save, meta, impl)
+    if extra_ids:   # 4.x, beyond the homework: serially, in this process
+        try:
+            extra, extra_times = extras.run_all(extra_ids, runner.data if hasattr(runner, "data") else load,
+                                                seed=args.seed, iters=args.iters, log=log,
+                                                on_run=lambda exp_id: save(runner))
+        except ex.MissingData as e:
+            failed.extend(extra_ids)
+            for i in extra_ids:
+                meta.setdefault("skipped", {})[i] = str(e).splitlines()[0]
+            print("tryhw4.py: %s skipped: %s" % (", ".join(extra_ids), str(e).splitlines()[0]), file=sys.stderr)
     total = time.perf_counter() - started
     if runner.results:   # the results table prints even with --quiet
         print("%s%-40s %-24s %9s %9s" % ("" if args.quiet else "\n", "experiment", "best setting", "train", "test"))
@@ -175,16 +191,20 @@ def experiments(args, ids):
             print("%s: %d of %d runs match the C reference within %g%s" % (
                 impl.name, len(runs) - len(bad), len(runs), 1e-9,
                 "" if not bad else "; not: " + ", ".join(r["label"] for r in bad)))
+    if extra:   # the answers print even with --quiet
+        from pynet.report.extras import answer
+        for exp_id, result in extra.items():
+            verdict, text = answer(result, extra_times[exp_id])
+            print("\n%s %s: the claim %s\n  %s" % (exp_id, result["title"], verdict, text))
+    if runner.results or extra or not args.quiet:
         print("total %.1f s" % total)
-    elif not args.quiet:
-        print("total %.1f s" % total)
-    if report_dir and runner.results:
+    if report_dir and (runner.results or extra):
         save(runner)
         weights = None
         if any(ex.EXPERIMENTS[i]["model"] == "softmax" for i in runner.results):
             labels = runner.data_info["mnist"]["labels"] if hasattr(runner, "data_info") else runner.data("mnist")[0].labels
             weights = ex.softmax_weights(runner.results, runner.models, labels)
-        files = report.write_report(report_dir, runner.results, runner.timings, meta, weights)
+        files = report.write_report(report_dir, runner.results, runner.timings, meta, weights, extra, extra_times)
         if not report.have_matplotlib():
             print("tryhw4.py: " + report.PLOT_HINT, file=sys.stderr)
         print("report: %s (%s)" % (os.path.join(report_dir, "report.md"), ", ".join(files[:3])))
@@ -271,7 +291,8 @@ def on_cluster(args, ids, log, save, meta):
 
 def parse_args(argv):
     from pynet.experiments import EXPERIMENTS
-    listing = "; ".join("%s %s" % (k, v["title"]) for k, v in EXPERIMENTS.items())
+    from pynet.extras import EXTRAS
+    listing = "; ".join("%s %s" % (k, v["title"]) for k, v in list(EXPERIMENTS.items()) + list(EXTRAS.items()))
     p = argparse.ArgumentParser(
         prog="tryhw4.py",
         description="The homework's experiments on pynet. With no options: train and evaluate the softmax "
@@ -281,7 +302,10 @@ def parse_args(argv):
                "with pynet. Get the full sets with: python -m pynet.datasets download mnist|cifar10")
     p.add_argument("--experiment", "-e", action="append", metavar="N",
                    help="run experiment N (its section number, e.g. 2.2.2); repeat for several")
-    p.add_argument("--all", action="store_true", help="run every experiment")
+    p.add_argument("--all", action="store_true", help="run every experiment of the homework (2.2.1 to 3.2.1)")
+    p.add_argument("--extras", action="store_true",
+                   help="run experiments 4.1-4.5 beyond the homework (the lecture's claims, measured; MNIST; "
+                        "with --iters, 4.4 and 4.5 run the fewest epochs of at least that many steps)")
     p.add_argument("--report", metavar="DIR",
                    help="write report.md, report.html, report.pdf, plots, results.json and timings.json to DIR "
                         "(with no --experiment/--all, runs 2.2.1)")
@@ -320,25 +344,29 @@ def parse_args(argv):
     if args.impl and (args.workers or args.scheduler):
         p.error("--impl runs the student's code in this process, one run after another: leave out "
                 "--workers/--scheduler")
-    if (args.workers or args.scheduler) and not (args.all or args.experiment or args.report):
+    if (args.workers or args.scheduler) and not (args.all or args.extras or args.experiment or args.report):
         p.error("--workers and --scheduler run experiments: add --all, --experiment N or --report DIR")
     for e in args.experiment or []:
-        if e not in EXPERIMENTS:
-            p.error("unknown experiment %r; valid: %s" % (e, ", ".join(EXPERIMENTS)))
+        if e not in EXPERIMENTS and e not in EXTRAS:
+            p.error("unknown experiment %r; valid: %s" % (e, ", ".join(list(EXPERIMENTS) + list(EXTRAS))))
+    if args.impl and (args.extras or any(e in EXTRAS for e in args.experiment or [])):
+        p.error("--impl runs the homework's experiments on your five functions; 4.1-4.5 use features beyond "
+                "them (clipping, layer norm, dropout): run those without --impl")
     return args
 
 
 def main(argv=None):
-    from pynet.experiments import ORDER
+    from pynet.experiments import EXPERIMENTS, ORDER
+    from pynet.extras import EXTRAS
     args = parse_args(argv)
     pynet.set_seed(args.seed)
     if args.threads and not (args.workers or args.scheduler):
         pynet.set_threads(args.threads)
     try:
-        if args.all:
-            return experiments(args, ORDER)
-        if args.experiment:
-            return experiments(args, args.experiment)
+        extra_ids = list(EXTRAS) if args.extras else [e for e in EXTRAS if e in (args.experiment or [])]
+        if args.all or args.experiment or extra_ids:
+            return experiments(args, ORDER if args.all else [e for e in args.experiment or [] if e in EXPERIMENTS],
+                               extra_ids)
         if args.report or args.impl:
             return experiments(args, ["2.2.1"])
         return homework(args)

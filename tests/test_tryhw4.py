@@ -38,6 +38,7 @@ def test_every_experiment_runs_and_is_reported(full_report):
     out, _ = full_report
     results = json.loads((out / "results.json").read_text())
     assert list(results["experiments"]) == ex.ORDER
+    assert "extras" not in results   # --all is the homework's experiments only; --extras adds 4.1-4.5
     for exp_id, spec in ex.EXPERIMENTS.items():
         runs = results["experiments"][exp_id]["runs"]
         assert len(runs) == len(spec.get("values", [None]))

@@ -8,7 +8,8 @@ The report is built once as a list of blocks (headings, paragraphs, tables, figu
 three ways, so the three files always say the same thing.
 
 Modules: ``answers`` (the comparison rule and the computed answers), ``figures`` (the plots),
-``document`` (the blocks, their three renderings and the atomic writes).
+``document`` (the blocks, their three renderings and the atomic writes); ``extras`` and
+``extras_figures``: the same for experiments 4.1-4.5 (pynet.extras).
 """
 import os
 
@@ -21,14 +22,23 @@ __all__ = ["answer", "rule", "TIE_SE", "write_report", "write_json", "clean_stal
            "PLOT_HINT", "have_matplotlib"]
 
 
-def write_report(out_dir, results, timings, meta, weights=None):
+def write_report(out_dir, results, timings, meta, weights=None, extras=None, extras_timings=None):
     """Write report.md, report.html and (with matplotlib) report.pdf and the figures into out_dir,
     every file atomically (several reports may write the same folder at once; a killed one leaves
     the previous files whole). ``weights`` is (w, class names, side) for the softmax weights
-    picture, or None. Returns the list of files written."""
+    picture, or None. ``extras`` are the results of experiments 4.x (pynet.extras) and
+    ``extras_timings`` their seconds: their sections (pynet.report.extras) follow the homework's.
+    Returns the list of files written."""
     plots = have_matplotlib()
     figures, drawers = make_figures(results, out_dir, weights) if plots else ({}, {})
-    blocks = build_blocks(results, timings, meta, figures, plots)
+    blocks = build_blocks(results, timings, meta, figures, plots, extras)
+    if extras:
+        from . import extras as extra_answers, extras_figures
+        extra_figures, extra_drawers = (extras_figures.write_figures(extras, extras_timings, out_dir) if plots
+                                        else ({}, {}))
+        drawers.update(extra_drawers)
+        figures.update({name: name for names in extra_figures.values() for name in names})
+        blocks += extra_answers.blocks(extras, extras_timings, extra_figures)
     written = []
     atomic_write(os.path.join(out_dir, "report.md"), render_markdown(blocks))
     written.append("report.md")

@@ -39,32 +39,56 @@ def _n_train(result):
     return int(result.get("train_examples") or 60000)
 
 
-def _se(p, n):
+# The rule on plain numbers (the experiments beyond the homework, pynet.report.extras, use these too).
+
+def standard_error(p, n):
+    """The binomial standard error of an accuracy p measured on n examples."""
     return math.sqrt(max(p * (1.0 - p), 0.0) / n)
 
 
+def margin(a, b, n):
+    """The tie threshold for test accuracies a and b on n images: TIE_SE standard errors at the higher."""
+    return TIE_SE * standard_error(max(a, b), n)
+
+
+def compare(a, b, n):
+    """+1 if a beats b by at least the margin, -1 if b beats a, 0 for a tie."""
+    d = a - b
+    return 0 if abs(d) < margin(a, b, n) else (1 if d > 0 else -1)
+
+
+def at_chance(p, k, n):
+    """A test accuracy p on n images within TIE_SE standard errors of 1/k: nothing measurable learnt."""
+    return abs(p - 1.0 / k) < TIE_SE * standard_error(1.0 / k, n)
+
+
+def overfits(train_acc, n_train, test_acc, n_test):
+    """+1 if training accuracy is above test accuracy by more than TIE_SE standard errors of the gap,
+    -1 if below by as much, 0 within."""
+    se = math.sqrt(standard_error(train_acc, n_train) ** 2 + standard_error(test_acc, n_test) ** 2)
+    gap = train_acc - test_acc
+    return 1 if gap > TIE_SE * se else -1 if gap < -TIE_SE * se else 0
+
+
+# ... and on the homework's results (a run dict and its experiment's result dict).
+
+_se = standard_error
+
+
 def _margin(a, b, result):
-    """Two standard errors of a test accuracy, at the larger of a and b (the tie threshold)."""
-    return TIE_SE * _se(max(a, b), _n_test(result))
+    return margin(a, b, _n_test(result))
 
 
 def _tied(a, b, result):
-    return abs(a - b) < _margin(a, b, result)
+    return compare(a, b, _n_test(result)) == 0
 
 
 def _at_chance(run, result):
-    """Test accuracy within two standard errors of 1/k: the run learnt nothing measurable."""
-    p0 = 1.0 / _classes(result)
-    return abs(run["test_accuracy"] - p0) < TIE_SE * _se(p0, _n_test(result))
+    return at_chance(run["test_accuracy"], _classes(result), _n_test(result))
 
 
 def _overfit(run, result):
-    """+1 if training accuracy exceeds test accuracy by more than two standard errors of the gap,
-    -1 if the reverse, 0 if the gap is within them."""
-    tr, te = run["train_accuracy"], run["test_accuracy"]
-    se = math.sqrt(_se(tr, _n_train(result)) ** 2 + _se(te, _n_test(result)) ** 2)
-    gap = tr - te
-    return 1 if gap > TIE_SE * se else -1 if gap < -TIE_SE * se else 0
+    return overfits(run["train_accuracy"], _n_train(result), run["test_accuracy"], _n_test(result))
 
 
 def _fit_words(run, result, verdict=True):

@@ -19,11 +19,12 @@ from .figures import PLOT_HINT
 
 # ---- the document ----------------------------------------------------------------------------------------
 
-def build_blocks(results, timings, meta, figures, plots_available):
-    """The report as a list of (kind, payload)."""
+def build_blocks(results, timings, meta, figures, plots_available, extras=None):
+    """The report as a list of (kind, payload); ``extras`` (experiments 4.x) only for the rule."""
     b = [("h1", "pynet: homework 4 experiments")]
-    b.append(("p", "Data: %s. Seed %s. Model builders from tryhw4.py. pynet %s, %s thread(s)%s." % (
-        meta.get("data", "?"), meta.get("seed"), meta.get("version", "?"), meta.get("threads", 1),
+    b.append(("p", "Data: %s. Seed %s.%s pynet %s, %s thread(s)%s." % (
+        meta.get("data", "?"), meta.get("seed"), " Model builders from tryhw4.py." if results else "",
+        meta.get("version", "?"), meta.get("threads", 1),
         " per run, on %d Dask workers" % meta["workers"] if meta.get("workers") else "")))
     if not plots_available:
         b.append(("p", PLOT_HINT))
@@ -37,11 +38,13 @@ def build_blocks(results, timings, meta, figures, plots_available):
         best = best_run(result)
         summary.append([exp_id + " " + result["title"], best["label"], pct(best["test_accuracy"]),
                         str(len(result["runs"])), "%.1f" % sum(timings.get(exp_id, []))])
-    b.append(("table", summary))
-    b.append(("p", rule(results)))
+    if results:
+        b.append(("table", summary))
+    b.append(("p", rule(dict(results, **(extras or {})))))
     b.append(("p", "Final loss is the mean training-batch loss over the last %d iterations. Accuracies are over "
-                   "the whole training and test sets. Choosing settings by test accuracy follows the homework; "
-                   "in real work a validation split should make that choice (see pynet.fit)." % FINAL_WINDOW))
+                   "the whole training and test sets%s." % (FINAL_WINDOW, ". Choosing settings by test accuracy "
+                   "follows the homework; in real work a validation split should make that choice (see pynet.fit)"
+                   if results else "")))
     weights_shown = False
     for exp_id, result in results.items():
         b.append(("h2", "%s %s" % (exp_id, result["title"])))
