@@ -55,7 +55,7 @@ class Data:
         return "Data(X %dx%d, y %dx%d)" % (self.X.rows, self.X.cols, self.y.rows, self.y.cols)
 
 
-def make_data(X, y, classes=None, labels=None):
+def make_data(X, y, classes=None, labels=None, *, _x_checked=False):
     """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes,
     at least two columns) or n integer labels — 1-D or an (n, 1) column, as ``y.reshape(-1, 1)``
     gives — turned into one-hot rows with ``classes`` columns (default: max label + 1).
@@ -65,7 +65,8 @@ def make_data(X, y, classes=None, labels=None):
     a UserWarning: such inputs train to huge losses; divide by 255 or use pynet.Standardizer."""
     _warn_if_raw_pixels(X)
     X = as_matrix(X, "X")
-    _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
+    if not _x_checked:   # (MLPClassifier's X was checked finite by scikit-learn's validate_data)
+        _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         # a column of labels, not one-hot rows of a single class (which could only ever say "class 0")
@@ -113,8 +114,11 @@ def _warn_if_raw_pixels(X):
         why = "X is uint8 with values up to %d" % top
     else:
         with np.errstate(invalid="ignore"):
-            top, low = arr.max(), arr.min()
-        if not (np.isfinite(top) and 32 <= top <= 255 and low >= 0):
+            top = arr.max()   # one pass for the usual scaled data (NaN propagates: no warning)
+            if not (np.isfinite(top) and 32 <= top <= 255):
+                return
+            low = arr.min()
+        if not low >= 0:
             return
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
             return

@@ -243,7 +243,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         early = self.early_stopping and not incremental
         n_train = X.shape[0] - (int(round(X.shape[0] * self.validation_fraction)) if early else 0)
         batch = self._batch(max(n_train, 1))
-        d = make_data(X, self._label_indices(y), classes=len(self.classes_))
+        # X passed validate_data (float64, C order, finite): make_data shares it and skips that check
+        d = make_data(X, self._label_indices(y), classes=len(self.classes_), _x_checked=True)
         stop_reason = []
 
         def on_epoch(record):
