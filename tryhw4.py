@@ -121,7 +121,7 @@ def experiments(args, ids, extra_ids=()):
     from pynet import experiments as ex
     from pynet import extras
     from pynet import report
-    from pynet.homework.loop import Implementation, ImplementationError
+    from pynet.homework.loop import Implementation, ImplementationError, summary
 
     report_dir = args.report
     if report_dir:
@@ -187,10 +187,7 @@ def experiments(args, ids, extra_ids=()):
                                                    100 * best["train_accuracy"], 100 * best["test_accuracy"]))
         if impl:
             runs = [r for result in runner.results.values() for r in result["runs"]]
-            bad = [r for r in runs if not r["implementation"]["matches"]]
-            print("%s: %d of %d runs match the C reference within %g%s" % (
-                impl.name, len(runs) - len(bad), len(runs), 1e-9,
-                "" if not bad else "; not: " + ", ".join(r["label"] for r in bad)))
+            print(summary(impl.name, runs))
     if extra:   # the answers print even with --quiet
         from pynet.report.extras import answer
         for exp_id, result in extra.items():

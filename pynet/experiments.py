@@ -241,9 +241,7 @@ class Runner:
             impl = run.get("implementation")
             if impl:
                 self.log("  %s: %s; Python loop %.2f ms a step, C loop %.2f ms" % (
-                    impl["file"], "matches the C reference (max rel. diff %.1g)" % impl["max_rel_diff"]
-                    if impl["matches"] else "does NOT match the C reference: " + impl["reason"],
-                    impl["ms_per_step"]["python"], impl["ms_per_step"]["c"]))
+                    impl["file"], self.impl.verdict(impl), impl["ms_per_step"]["python"], impl["ms_per_step"]["c"]))
             if self.on_run:
                 self.on_run(exp_id, run, seconds)
         self.models[exp_id] = best_model

@@ -1,8 +1,33 @@
 """How a run on the student's code is judged against pynet's C loop, in one place: the tolerance
-and the sentence the report and the homework folder's tryhw4.py print for it. A leaf module, so
-the report can use it without importing the training loop."""
+and the sentences the report, tryhw4.py and the homework folder's tryhw4.py print for it (per run,
+and the closing line). A leaf module, so the report can use it without importing the training loop.
+loop.py's docstring says what "within rounding" means."""
 
 TOLERANCE = 1e-9                   # relative, on every loss and on both accuracies
+
+
+def verdict(impl):
+    """A run's "implementation" entry as a phrase: whether it matches the C reference, agrees with
+    it only within rounding (see loop.py), or does not, and why."""
+    head = "matches the C reference within %g: " % TOLERANCE
+    if impl["matches"]:
+        return head + "yes (max rel. diff %.1g)" % impl["max_rel_diff"]
+    steps, ulp = impl.get("steps"), impl.get("c_one_ulp")
+    if impl.get("within_rounding"):
+        return head + ("no, but within rounding: %s; every step agrees with pynet's C step from the same weights "
+                       "(max rel. diff %.1g), and pynet's own C loop departs as far when its initial weights move "
+                       "by one ulp (max rel. diff %.2g, past %g from iteration %s), so this run amplifies rounding"
+                       % (impl["reason"], steps["max_rel_diff"], ulp["max_rel_diff"], TOLERANCE,
+                          ulp["first_iteration"]))
+    text = head + "NO: %s" % impl["reason"]
+    if steps and steps.get("first"):
+        f = steps["first"]
+        text += "; the first step that differs from pynet's C step from the same weights: iteration %d, %s " \
+                "(rel. diff %.2g)" % (f["iteration"], f["what"], f["rel_diff"])
+    elif steps:
+        text += "; every step agrees with pynet's C step from the same weights (max rel. diff %.1g)" % \
+                steps["max_rel_diff"]
+    return text
 
 
 def describe(run):
@@ -13,9 +38,20 @@ def describe(run):
         return None
     check = impl.get("check")
     checked = "check: %d/%d passed" % (check["passed"], check["total"]) if check else "check: not run"
-    if impl["matches"]:
-        verdict = "yes (max rel. diff %.1g)" % impl["max_rel_diff"]
-    else:
-        verdict = "NO: %s" % impl["reason"]
-    return "%s: implementation %s (%s); matches the C reference within %g: %s." % (
-        run["label"], impl["file"], checked, TOLERANCE, verdict)
+    return "%s: implementation %s (%s); %s." % (run["label"], impl["file"], checked, verdict(impl))
+
+
+def summary(name, runs):
+    """The closing line: how many runs match the C reference, agree within rounding only, or not."""
+    rounding = [r["label"] for r in runs if not r["implementation"]["matches"]
+                and r["implementation"].get("within_rounding")]
+    bad = [r["label"] for r in runs if not r["implementation"]["matches"]
+           and not r["implementation"].get("within_rounding")]
+    text = "%s: %d of %d runs match the C reference within %g" % (
+        name, len(runs) - len(rounding) - len(bad), len(runs), TOLERANCE)
+    if rounding:
+        text += "; %d agree only within rounding (every step agrees; the run amplifies rounding): %s" % (
+            len(rounding), ", ".join(rounding))
+    if bad:
+        text += "; not: " + ", ".join(bad)
+    return text
