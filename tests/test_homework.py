@@ -182,6 +182,32 @@ MUTANTS = [
     ("v_not_stored", "    l.v = v\n    w = axpy_matrix(rate, l.v, l.w)", "    w = axpy_matrix(rate, v, l.w)",
      "update_layer", "v not updated"),
     ("inp_not_saved", "    l.inp = inp\n", "", "forward_layer", "the layer must save its input"),
+    # more of issue 11's listed mistakes, each as a student would write it
+    ("lrelu_gradient_at_0", "d.data[i][j] *= 1.0 if y > 0 else 0.1", "d.data[i][j] *= 1.0 if y >= 0 else 0.1",
+     "gradient_matrix", "lrelu gradient at or below 0"),
+    ("relu_gradient_forgotten", "            elif a == 'RELU':\n                d.data[i][j] *= 1.0 if y > 0 else 0.0\n",
+     "", "gradient_matrix", "relu gradient at or below 0"),
+    ("gradient_overwrites_m", "                d.data[i][j] *= y * (1 - y)",
+     "                m.data[i][j] = y * (1 - y)\n                d.data[i][j] *= m.data[i][j]",
+     "gradient_matrix", "mutating the input"),
+    ("momentum_sign", "v = axpy_matrix(momentum, l.v, b)", "v = axpy_matrix(-momentum, l.v, b)",
+     "update_layer", "momentum's sign"),
+    ("w_updated_with_the_old_v", "    b = axpy_matrix(-decay, l.w, l.dw)\n    v = axpy_matrix(momentum, l.v, b)\n"
+     "    free_matrix(l.v)\n    l.v = v\n    w = axpy_matrix(rate, l.v, l.w)\n    free_matrix(l.w)\n    l.w = w\n",
+     "    w = axpy_matrix(rate, l.v, l.w)\n    free_matrix(l.w)\n    l.w = w\n"
+     "    b = axpy_matrix(-decay, l.w, l.dw)\n    v = axpy_matrix(momentum, l.v, b)\n    free_matrix(l.v)\n"
+     "    l.v = v\n", "update_layer", "momentum/decay in the wrong order"),
+    ("decay_applied_to_w", "    b = axpy_matrix(-decay, l.w, l.dw)\n    v = axpy_matrix(momentum, l.v, b)\n"
+     "    free_matrix(l.v)\n    l.v = v\n    w = axpy_matrix(rate, l.v, l.w)\n",
+     "    v = axpy_matrix(momentum, l.v, l.dw)\n    free_matrix(l.v)\n    l.v = v\n"
+     "    w = axpy_matrix(-decay, l.w, axpy_matrix(rate, l.v, l.w))\n",
+     "update_layer", "decay in the wrong place"),
+    ("update_subtracts", "w = axpy_matrix(rate, l.v, l.w)", "w = axpy_matrix(-rate, l.v, l.w)",
+     "update_layer", "the update's sign"),
+    ("decay_in_place_on_dw", "    b = axpy_matrix(-decay, l.w, l.dw)\n",
+     "    for i in range(l.dw.rows):\n        for j in range(l.dw.cols):\n"
+     "            l.dw.data[i][j] -= decay * l.w.data[i][j]\n    b = l.dw\n",
+     "update_layer", "mutating the input"),
     ("mutates_input", "    activate_matrix(out, l.activation)\n    free_matrix(l.out)",
      "    activate_matrix(out, l.activation)\n    activate_matrix(inp, 'RELU')\n    free_matrix(l.out)",
      "forward_layer", "mutating the input"),
@@ -202,6 +228,14 @@ def test_a_wrong_implementation_is_caught_by_its_function_with_its_hint(tmp_path
         assert all(h is None or h.startswith(hint) for h in hints), hints   # no other mistake's hint
     for r in failed:
         assert r.get("message")
+
+
+def test_softmax_shifted_but_not_normalised_gets_the_hint_on_every_softmax_check(tmp_path):
+    results = runner.run_checks(mutate(tmp_path, "m.data[i][j] /= total", "pass"))
+    failed = [r for r in results if not r["passed"]]
+    assert [r["check"] for r in failed] == ["worked example (o1, o2)", "SOFTMAX, random shapes vs pynet's C",
+                                            "softmax on large logits"]
+    assert all(r["hint"].startswith("softmax not normalised: ") for r in failed), [r["hint"] for r in failed]
 
 
 def test_softmax_without_the_shift_fails_only_on_large_logits(tmp_path):

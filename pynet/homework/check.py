@@ -13,7 +13,8 @@ def activate_hint(x, a, got):
     x = np.asarray(x, dtype=np.float64)
     if a == "SOFTMAX":
         with np.errstate(all="ignore"):
-            if got.shape == x.shape and close(got, np.exp(x)):
+            shifted = np.exp(x - x.max(axis=1, keepdims=True)) if x.size else x
+            if got.shape == x.shape and (close(got, np.exp(x)) or close(got, shifted)):
                 return "softmax not normalised: divide each e^x by the sum of e^x over its row"
             overflow = np.abs(x).max() > 700 and not np.all(np.isfinite(got))   # e^x overflows past ~709
             if got.shape == x.shape and overflow:
@@ -331,6 +332,7 @@ UPDATE_HINTS = {
     "v_not_kept": "v not updated: store the new v in l.v, the next step's momentum needs it",
     "minus": "the update's sign: dw is the negative gradient here, so w = w + rate·v",
 }
+MUTATES_DW = "mutating the input: update_layer reads dw, it does not change it"
 
 
 def _update_case(mod, w, dw, v, rate, momentum, decay, steps, what):
@@ -342,6 +344,8 @@ def _update_case(mod, w, dw, v, rate, momentum, decay, steps, what):
     got_w, got_v = _values(l.w, "l.w"), _values(l.v, "l.v")
     exp_w, exp_v = _np_updates(w, dw, v, rate, momentum, decay, steps)
     given = {"w": w, "dw": dw, "v": v, "rate": rate, "momentum": momentum, "decay": decay, "steps": steps}
+    if not close(_values(l.dw, "l.dw"), dw):   # first: a changed dw also makes every later w wrong
+        raise Failure("%s: update_layer changed l.dw" % what, given, dw, l.dw.data, MUTATES_DW)
     if not close(got_w, exp_w) or (not close(got_v, exp_v) and momentum):
         hint = None
         for variant, text in UPDATE_HINTS.items():
@@ -393,8 +397,7 @@ def check_update_state(mod):
         raise Failure("l.v after one step from v = 0 (momentum 0, decay 0) must be dw", {"w": w, "dw": dw},
                       dw, l.v.data, UPDATE_HINTS["v_not_kept"])
     if not close(_values(l.dw, "l.dw"), dw):
-        raise Failure("update_layer changed l.dw", {"dw": dw}, dw, l.dw.data,
-                      "mutating the input: update_layer reads dw, it does not change it")
+        raise Failure("update_layer changed l.dw", {"dw": dw}, dw, l.dw.data, MUTATES_DW)
 
 
 CHECKS = [
