@@ -338,3 +338,59 @@ def test_code_that_hangs_on_import_fails_every_check_within_the_budget(tmp_path)
     results = runner.run_checks(str(path))
     assert time.monotonic() - start < runner.BUDGET + 5
     assert all(not r["passed"] and ("did not return" in r["message"] or "budget" in r["message"]) for r in results)
+
+
+def test_code_that_exits_or_crashes_fails_only_its_checks_with_a_short_message(tmp_path):
+    src = open(SOLUTION).read()
+    src = src.replace("def update_layer(l, rate, momentum, decay):\n",
+                      "def update_layer(l, rate, momentum, decay):\n    import os; os._exit(0)\n")
+    src = src.replace("def backward_layer(l, delta):\n",
+                      "def backward_layer(l, delta):\n    import ctypes; ctypes.string_at(0)\n")
+    src = src.replace("def gradient_matrix(m, a, d):\n", "def gradient_matrix(m, a, d):\n    import sys; sys.exit(3)\n")
+    path = tmp_path / "crashes.py"
+    path.write_text(src)
+    r = cli("homework", "check", str(path))
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    blocks = {}
+    for line in r.stdout.splitlines():
+        if line.startswith(("PASS", "FAIL")):
+            fn = line.split()[1]
+            blocks.setdefault(fn, []).append([line])
+        elif line.startswith("      "):
+            blocks[fn][-1].append(line.strip())
+    assert all(b[0].startswith("PASS") for fn in ("activate_matrix", "forward_layer") for b in blocks[fn])
+    assert all(b[1] == "raised SystemExit: 3 (crashes.py line %d)" % (src.splitlines().index(
+        "    import sys; sys.exit(3)") + 1) for b in blocks["gradient_matrix"])
+    assert all(b[1].startswith("the check's process was killed by SIGSEGV") for b in blocks["backward_layer"])
+    assert all(b[1].startswith("the check's process exited (exit code 0) without a result")
+               for b in blocks["update_layer"])
+
+
+def test_forward_layer_must_return_a_matrix(tmp_path):
+    """Returning out.data.tolist() is what the given forward_model cannot use: it fails the forward
+    checks (it passed them when lists were taken as matrices), as the training loop would reject it."""
+    path = mutate(tmp_path, "    return out\n", "    return out.data.tolist()\n")
+    failed = [r for r in runner.run_checks(path) if not r["passed"]]
+    assert {r["function"] for r in failed} == {"forward_layer"} and len(failed) == 3
+    assert all(r["message"].startswith("forward_layer's result is a list, not a matrix") for r in failed)
+
+
+def test_activate_matrix_returning_a_new_matrix_gets_the_in_place_hint(tmp_path):
+    src = open(SOLUTION).read()
+    head, rest = src.split("def activate_matrix(m, a):\n", 1)
+    body, tail = rest.split("\n\n\ndef gradient_matrix", 1)
+    path = tmp_path / "copy.py"
+    path.write_text(head + "def activate_matrix(m, a):\n    m = copy_matrix(m)\n" + body + "\n    return m"
+                    + "\n\n\ndef gradient_matrix" + tail)
+    failed = [r for r in runner.run_checks(str(path)) if not r["passed"]]
+    assert {r["function"] for r in failed} == {"activate_matrix"} and len(failed) == 6   # LINEAR passes
+    assert all(r["hint"].startswith("change m in place") for r in failed), [r["hint"] for r in failed]
+
+
+def test_a_pass_that_printed_a_lot_says_so_in_one_short_line(tmp_path):
+    path = mutate(tmp_path, "def activate_matrix(m, a):\n", "def activate_matrix(m, a):\n    print('x' * 20000)\n")
+    r = cli("homework", "check", path)
+    assert r.returncode == 0 and "xxxx" not in r.stdout
+    line = r.stdout.splitlines()[0]
+    assert line.startswith("PASS  activate_matrix  worked example") and line.endswith(
+        "(printed 40002 characters, not shown)")                  # two calls, 20,001 characters each

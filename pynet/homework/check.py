@@ -4,8 +4,8 @@ relies on. A check takes the student's module and raises Failure (or anything el
 is given only when the wrong result equals what a known mistake computes. runner.py runs them."""
 import numpy as np
 
-from .reference import (HOMEWORK, TRUTH, W1, W2, X1, Failure, _c_activate, _c_gradient, _inputs, _layer, _rng,
-                        _shapes, _values, _with_reference, close, np_activate, np_gradient)
+from .reference import (HOMEWORK, TRUTH, W1, W2, X1, Failure, _c_activate, _c_gradient, _inputs, _layer, _result,
+                        _rng, _shapes, _values, _with_reference, close, np_activate, np_gradient)
 
 # ---- activate_matrix -------------------------------------------------------------------------
 
@@ -25,8 +25,18 @@ def activate_hint(x, a, got):
         neg = x < 0
         if neg.any() and close(got[~neg], x[~neg]):
             ratio = got[neg] / x[neg]
-            if np.allclose(ratio, ratio.flat[0]):
+            if np.allclose(ratio, ratio.flat[0]) and not np.isclose(ratio.flat[0], 1.0):   # 1: not applied
                 return "lrelu slope: negative x are scaled by %g; the homework's slope is 0.1" % ratio.flat[0]
+    return None
+
+
+def in_place_hint(returned, exp):
+    """The hint for an activate_matrix that computes the right values in a new matrix and returns it."""
+    try:
+        if returned is not None and close(np.array(getattr(returned, "data", returned), dtype=np.float64), exp):
+            return "change m in place: activate_matrix returns nothing, the given code ignores what it returns"
+    except (TypeError, ValueError):
+        pass
     return None
 
 
@@ -34,18 +44,19 @@ def check_activate_worked(mod):
     import pynet
     o1 = pynet.Matrix(np.array(X1) @ np.array(W1))
     inp = o1.data.copy()
-    mod.activate_matrix(o1, "RELU")
+    r = mod.activate_matrix(o1, "RELU")
     got = _values(o1, "the matrix after activate_matrix")
     if not (close(got, np_activate(inp, "RELU")) and close(got, [[0, 1.5]])):
-        raise Failure("relu of x·w1 for the lecture's x", inp, [[0, 1.5]], got, activate_hint(inp, "RELU", got))
+        raise Failure("relu of x·w1 for the lecture's x", inp, [[0, 1.5]], got,
+                      in_place_hint(r, [[0, 1.5]]) or activate_hint(inp, "RELU", got))
     o2 = pynet.Matrix(np.array([[0, 1.5]]) @ np.array(W2))
     inp = o2.data.copy()
-    mod.activate_matrix(o2, "SOFTMAX")
+    r = mod.activate_matrix(o2, "SOFTMAX")
     got = _values(o2, "the matrix after activate_matrix")
     exp = np_activate(inp, "SOFTMAX")
     if not (close(got, exp) and np.allclose(got, [[0.61, 0.39]], atol=0.005)):
         raise Failure("softmax of o1·w2 (the lecture's o2 ≈ [0.61, 0.39])", inp, exp, got,
-                      activate_hint(inp, "SOFTMAX", got))
+                      in_place_hint(r, exp) or activate_hint(inp, "SOFTMAX", got))
 
 
 def make_activate_random(a):
@@ -60,7 +71,7 @@ def make_activate_random(a):
             got = _values(m, "the matrix after activate_matrix")
             if not close(got, exp):
                 raise Failure("%s on a %dx%d matrix (in place)" % (a, rows, cols), x, exp, got,
-                              activate_hint(x, a, got))
+                              in_place_hint(r, exp) or activate_hint(x, a, got))
     check.__name__ = "%s, random shapes, vs pynet's C" % a
     return check
 
@@ -73,13 +84,14 @@ def check_softmax_large(mod):
         m = pynet.Matrix(x)
         with np.errstate(all="ignore"):
             try:
-                mod.activate_matrix(m, "SOFTMAX")
+                r = mod.activate_matrix(m, "SOFTMAX")
             except OverflowError:
                 raise Failure("softmax of large logits raised OverflowError", x, exp, None,
                               "softmax not shifted by the row max: subtract each row's max before exp") from None
         got = _values(m, "the matrix after activate_matrix")
         if not close(got, exp):
-            raise Failure("softmax of large logits (must not overflow)", x, exp, got, activate_hint(x, "SOFTMAX", got))
+            raise Failure("softmax of large logits (must not overflow)", x, exp, got,
+                          in_place_hint(r, exp) or activate_hint(x, "SOFTMAX", got))
 
 
 # ---- gradient_matrix -------------------------------------------------------------------------
@@ -137,7 +149,7 @@ def _forward_case(mod, w, a, x):
     xm = pynet.Matrix(x)
     out = mod.forward_layer(l, xm)
     exp = np_activate(np.asarray(x) @ np.asarray(w), a)
-    got = _values(out, "forward_layer's result")
+    got = _result(out, "forward_layer's result")
     if not close(xm.data, x):
         raise Failure("forward_layer changed its input", x, x, xm.data,
                       "mutating the input: compute out = f(in·w) in a new matrix, leave in as it is")
@@ -195,7 +207,7 @@ def _backward_case(mod, w, a, x, delta, what):
     dm = pynet.Matrix(delta)
     dx = mod.backward_layer(l, dm)
     got_dw = _values(l.dw, "l.dw")
-    got_dx = _values(dx, "backward_layer's result")
+    got_dx = _result(dx, "backward_layer's result")
     given = {"in": x, "w": w, "out": y, "delta": delta}
     if not close(got_dw, exp_dw):
         hint = None
@@ -282,7 +294,7 @@ def check_backward_numeric(mod):
         delta = (y - out) if a == "SOFTMAX" else G
         sign = -1 if a == "SOFTMAX" else 1
         dx = mod.backward_layer(l, pynet.Matrix(delta))
-        got_w, got_x = sign * _values(l.dw, "l.dw"), sign * _values(dx, "backward_layer's result")
+        got_w, got_x = sign * _values(l.dw, "l.dw"), sign * _result(dx, "backward_layer's result")
         if not close(got_w, num_w, 1e-5) or not close(got_x, num_x, 1e-5):
             hint = None
             if not np.any(got_w) and np.any(num_w):

@@ -73,6 +73,16 @@ def _values(x, what):
         raise Failure("%s is a %s, not a matrix" % (what, type(x).__name__)) from None
 
 
+def _result(x, what):
+    """A function's returned matrix as a float array: it must be a pynet Matrix, as the given code
+    (forward_model, accuracy_model, the training loop) uses it as one; else a Failure saying so."""
+    import pynet
+    if x is not None and not isinstance(x, pynet.Matrix):
+        raise Failure("%s is a %s, not a matrix: return a pynet Matrix (e.g. what matrix_mult_matrix "
+                      "returned)" % (what, type(x).__name__))
+    return _values(x, what)
+
+
 def _layer(w, a):
     import pynet
     l = pynet.make_layer(len(w), len(w[0]), a)

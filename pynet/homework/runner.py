@@ -6,6 +6,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -89,6 +90,17 @@ def _child(path, index, conn):
         os._exit(0)
 
 
+def _died(p):
+    """Why a check's process ended without sending a result, in a few words."""
+    if p.exitcode is not None and p.exitcode < 0:
+        try:
+            name = signal.Signals(-p.exitcode).name
+        except ValueError:
+            name = "signal %d" % -p.exitcode
+        return "the check's process was killed by %s (a crash in native code: C, ctypes, an extension)" % name
+    return "the check's process exited (exit code %s) without a result: does the code call os._exit?" % p.exitcode
+
+
 def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
     """Every check on the file at path, as a list of result dicts (in CHECKS order)."""
     path = os.path.abspath(path)
@@ -113,11 +125,10 @@ def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
                 try:
                     res = recv.recv()
                 except (EOFError, OSError):
-                    res = {"function": fn_name, "check": name, "passed": False,
-                           "message": "the check's process died (exit code %s)" % p.exitcode}
+                    p.join(1)
+                    res = {"function": fn_name, "check": name, "passed": False, "message": _died(p)}
             elif not p.is_alive():
-                res = {"function": fn_name, "check": name, "passed": False,
-                       "message": "the check's process died (exit code %s)" % p.exitcode}
+                res = {"function": fn_name, "check": name, "passed": False, "message": _died(p)}
             elif time.monotonic() - t0 > timeout:
                 p.kill()
                 res = {"function": fn_name, "check": name, "passed": False,
@@ -131,7 +142,8 @@ def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
                 p.join(1)
                 recv.close()
                 if res.get("printed"):
-                    res["message"] = (res.get("message") or "passed") + "; printed %d characters" % res["printed"]
+                    res["message"] = ((res["message"] + "; ") if res.get("message") else "") + \
+                        "printed %d characters, not shown" % res["printed"]
                 results[i] = res
                 del running[i]
     return results
@@ -139,6 +151,8 @@ def run_checks(path, timeout=TIMEOUT, budget=BUDGET):
 
 def format_result(r):
     lines = ["%s  %-16s %s" % ("PASS" if r["passed"] else "FAIL", r["function"], r["check"])]
+    if r["passed"] and r.get("message"):   # a pass with a note (it printed a lot)
+        lines[0] += "  (%s)" % r["message"]
     if not r["passed"]:
         lines.append("      %s" % r.get("message", ""))
         for key in ("input", "expected", "got"):
