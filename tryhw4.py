@@ -186,8 +186,7 @@ def experiments(args, ids, extra_ids=()):
             print("%-40s %-24s %8.2f%% %8.2f%%" % (exp_id + " " + result["title"], best["label"],
                                                    100 * best["train_accuracy"], 100 * best["test_accuracy"]))
         if impl:
-            runs = [r for result in runner.results.values() for r in result["runs"]]
-            print(summary(impl.name, runs))
+            print(summary(impl.name, runner.results))
     if extra:   # the answers print even with --quiet
         from pynet.report.extras import answer
         for exp_id, result in extra.items():

@@ -64,7 +64,7 @@ def test_wrong_implementation_is_reported_as_not_matching(tmp_path, c_reference,
     out_dir = tmp_path / "report"
     assert tryhw4.main(QUICK + ["--impl", str(wrong), "--report", str(out_dir)]) == 0
     out = capsys.readouterr().out
-    assert "no_momentum.py: 0 of 1 runs match the C reference within 1e-09; not: homework defaults" in out
+    assert "no_momentum.py: 0 of 1 runs match the C reference within 1e-09; not: 2.2.1 homework defaults" in out
     run = results(out_dir)["experiments"]["2.2.1"]["runs"][0]
     impl = run["implementation"]
     assert impl["matches"] is False and impl["check"]["passed"] < impl["check"]["total"]
@@ -162,7 +162,7 @@ def test_a_run_that_amplifies_rounding_is_not_called_a_mismatch(tmp_path, mnist_
     for label in ("rate=0.1", "rate=0.01", "rate=0.001"):
         assert runs[label]["implementation"]["matches"] is True, label
     assert "; not:" not in out
-    assert "agree only within rounding (every step agrees; the run amplifies rounding): " in out
+    assert "agree only within rounding (every step agrees; the run amplifies rounding): 2.2.2 rate=10" in out
     md = (tmp_path / "report.md").read_text()
     assert "rate=10: implementation %s (check: 21/21 passed); matches the C reference within 1e-09: no, but " \
            "within rounding: the batch loss first differs at iteration" % SOLUTION in md
@@ -179,6 +179,6 @@ def test_a_wrong_step_is_found_even_where_the_curve_is_chaotic(tmp_path, mnist_r
         impl = run["implementation"]
         assert impl["matches"] is False and impl["within_rounding"] is False, run["label"]
         assert impl["steps"]["first"]["iteration"] == 1, run["label"]
-    assert "0 of 5 runs match the C reference within 1e-09; not: rate=10, rate=1, rate=0.1" in out
+    assert "0 of 5 runs match the C reference within 1e-09; not: 2.2.2 rate=10, 2.2.2 rate=1, 2.2.2 rate=0.1" in out
     md = (tmp_path / "r" / "report.md").read_text()
     assert "the first step that differs from pynet's C step from the same weights: iteration 1, layer 0's" in md

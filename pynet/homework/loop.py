@@ -297,10 +297,10 @@ def run_experiments(impl_path, ids, seed=0, iters=None, limit=None, data=None, r
     except ImplementationError as e:
         log("stopped: %s" % e)
         return 1
-    runs = [r for result in runner.results.values() for r in result["runs"]]
-    for r in runs:
-        log(describe(r))
-    log(summary(impl.name, runs))
+    for result in runner.results.values():
+        for r in result["runs"]:
+            log(describe(r))
+    log(summary(impl.name, runner.results))
     if report_dir and runner.results:
         os.makedirs(report_dir, exist_ok=True)
         meta = {"seed": seed, "iters": iters, "limit": limit, "version": pynet.__version__,

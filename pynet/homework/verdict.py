@@ -41,12 +41,13 @@ def describe(run):
     return "%s: implementation %s (%s); %s." % (run["label"], impl["file"], checked, verdict(impl))
 
 
-def summary(name, runs):
-    """The closing line: how many runs match the C reference, agree within rounding only, or not."""
-    rounding = [r["label"] for r in runs if not r["implementation"]["matches"]
-                and r["implementation"].get("within_rounding")]
-    bad = [r["label"] for r in runs if not r["implementation"]["matches"]
-           and not r["implementation"].get("within_rounding")]
+def summary(name, results):
+    """The closing line over an experiments' results ({id: {"runs": [...]}}): how many runs match the
+    C reference, agree with it only within rounding, or not (those named "2.2.2 rate=10")."""
+    runs = [("%s %s" % (exp_id, r["label"]), r["implementation"]) for exp_id, result in results.items()
+            for r in result["runs"]]
+    rounding = [label for label, impl in runs if not impl["matches"] and impl.get("within_rounding")]
+    bad = [label for label, impl in runs if not impl["matches"] and not impl.get("within_rounding")]
     text = "%s: %d of %d runs match the C reference within %g" % (
         name, len(runs) - len(rounding) - len(bad), len(runs), TOLERANCE)
     if rounding:
