@@ -51,8 +51,8 @@ def summary(name, results):
     text = "%s: %d of %d runs match the C reference within %g" % (
         name, len(runs) - len(rounding) - len(bad), len(runs), TOLERANCE)
     if rounding:
-        text += "; %d agree only within rounding (every step agrees; the run amplifies rounding): %s" % (
-            len(rounding), ", ".join(rounding))
+        text += "; %d agree%s only within rounding (every step agrees; the run amplifies rounding): %s" % (
+            len(rounding), "s" if len(rounding) == 1 else "", ", ".join(rounding))
     if bad:
         text += "; not: " + ", ".join(bad)
     return text
