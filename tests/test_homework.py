@@ -183,6 +183,10 @@ MUTANTS = [
      "update_layer", "v not updated"),
     ("inp_not_saved", "    l.inp = inp\n", "", "forward_layer", "the layer must save its input"),
     # more of issue 11's listed mistakes, each as a student would write it
+    ("activation_not_applied", "    activate_matrix(out, l.activation)\n    free_matrix(l.out)", "    free_matrix(l.out)",
+     "forward_layer", "the activation was not applied"),
+    ("gradient_not_applied", "    gradient_matrix(l.out, l.activation, delta)\n", "",
+     "backward_layer", "delta was not multiplied by f'(out)"),
     ("lrelu_gradient_at_0", "d.data[i][j] *= 1.0 if y > 0 else 0.1", "d.data[i][j] *= 1.0 if y >= 0 else 0.1",
      "gradient_matrix", "lrelu gradient at or below 0"),
     ("relu_gradient_forgotten", "            elif a == 'RELU':\n                d.data[i][j] *= 1.0 if y > 0 else 0.0\n",
