@@ -152,15 +152,17 @@ def test_adam_through_train_steps_matches_across_thread_counts(kernel):
 
 @pytest.mark.parametrize("user_value", [None, "active"])
 def test_the_passive_wait_policy_reaches_only_pynets_openmp_runtime(user_value):
-    """pynet loads its OpenMP runtime with OMP_WAIT_POLICY=PASSIVE (a user's own value wins) and takes
-    the variable back afterwards, so no other library or child process inherits it."""
+    """pynet loads its OpenMP runtime with OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=1000 (a user's
+    own values win) and takes the variables back afterwards, so no other library or child process
+    inherits them."""
     import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if user_value:
         env["OMP_WAIT_POLICY"] = user_value
     code = ("import os, pynet, pynet._native as n; "
-            "print(os.environ.get('OMP_WAIT_POLICY'), n._user_wait_policy)")
+            "print(os.environ.get('OMP_WAIT_POLICY'), n._user_wait_policy, os.environ.get('GOMP_SPINCOUNT'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ([user_value, user_value] if user_value else ["None", "None"])
+    # (GOMP_SPINCOUNT, the short spin before sleeping, is taken back too)
+    assert out.split() == ([user_value, user_value, "None"] if user_value else ["None", "None", "None"])
