@@ -13,8 +13,8 @@ Adam at rate 1e-3, batch 128, 2 epochs, trained by:
 Each is run 3 times; the table gives the median seconds per epoch (the runs' range beside it) and
 the test accuracy after the 2 epochs (of the median run). Then the step under load: with another
 process spinning on one core, the seconds per training step of pynet with every thread against one
-thread, with pynet's default wait (passive after a spin of GOMP_SPINCOUNT=10000), purely passive
-waits, and the active policy (spinning waits).
+thread, with pynet's default passive waits, a short spin before sleeping (GOMP_SPINCOUNT=1000),
+and the active policy (spinning waits).
 
 Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which put
 NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both
@@ -139,12 +139,15 @@ def busy_child(threads, steps):
 
 
 def step_in_child(policy, threads, steps):
-    """Seconds per step in a fresh process; policy None is pynet's default (no OMP_WAIT_POLICY or
-    GOMP_SPINCOUNT given: passive, after a spin of GOMP_SPINCOUNT=10000, pynet/_native.py)."""
+    """Seconds per step in a fresh process; policy None is pynet's default (no OMP_WAIT_POLICY given:
+    pynet/_native.py loads OpenMP with PASSIVE); "SPIN1000" is passive after a short spin
+    (GOMP_SPINCOUNT=1000), the alternative docs/PERFORMANCE.md weighs."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("GOMP_SPINCOUNT", None)
-    if policy is not None:
+    if policy == "SPIN1000":
+        env["GOMP_SPINCOUNT"] = "1000"
+    elif policy is not None:
         env["OMP_WAIT_POLICY"] = policy
     out = subprocess.run([sys.executable, __file__, "--busy-child", str(threads), str(steps)], env=env,
                          capture_output=True, text=True, check=True).stdout
@@ -156,7 +159,7 @@ def busy_table(steps):
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        for policy in (None, "PASSIVE", "ACTIVE"):
+        for policy in (None, "SPIN1000", "ACTIVE"):
             one = step_in_child(policy, 1, steps)
             every = step_in_child(policy, os.cpu_count() or 1, steps)
             rows.append((policy, one, every))
@@ -249,7 +252,8 @@ def main(argv=None):
         print("|---|---:|---:|---:|")
         for policy, one, every in rows:
             print("| %s | %.2f ms | %.2f ms | %.2f× |" % (
-                "pynet's default (passive after a short spin)" if policy is None else policy.lower() + " (all waits)",
+                {None: "passive (pynet's default)", "SPIN1000": "GOMP_SPINCOUNT=1000 (a short spin, then sleep)",
+                 "ACTIVE": "active (spinning waits)"}[policy],
                 1e3 * one, 1e3 * every, every / one))
         print("| no spinner (other load as it comes), pynet's default | %.2f ms | %.2f ms | %.2f× |" % (
             1e3 * quiet_one, 1e3 * quiet_all, quiet_all / quiet_one))

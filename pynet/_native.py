@@ -15,18 +15,14 @@ from .errors import DivergedError  # re-exported under its old name
 # OpenMP threads that finish their share of a step wait for the next one. GNU OpenMP's default is to
 # spin on the core for a while first, which on a busy machine takes the core from the thread doing
 # the work: with one other process busy on a 2-core machine a training step took 1.5-8x longer than
-# on one thread (docs/PERFORMANCE.md). Passive waiting sleeps instead; pynet keeps a spin of about a
-# microsecond before sleeping (GOMP_SPINCOUNT=1000), which a step's back-to-back parallel regions
-# reuse, where waking a sleeping thread costs more (a quiet 784-10 step: 214 against 368 us). OpenMP
-# reads both once, when its runtime loads (the import below, unless another library loaded the same
-# runtime first); values the user set are kept, and the settings are taken back afterwards so that
-# they reach no other library (scikit-learn's own OpenMP runtime, say) nor child processes.
+# on one thread (docs/PERFORMANCE.md). Passive waiting sleeps instead. (A short spin before sleeping,
+# GOMP_SPINCOUNT=1000, made small quiet steps faster, 214 against 368 us for 784-10, but a busy
+# step 1.10-1.24x its one-thread time against passive's 0.94-1.12x: too close to the 1.25x bound.)
+# OpenMP reads this once, when its runtime loads (the import below, unless another library loaded the
+# same runtime first); a value the user set is kept, and the setting is taken back afterwards so that
+# it reaches no other library (scikit-learn's own OpenMP runtime, say) nor child processes.
 _user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
-_user_spin = os.environ.get("GOMP_SPINCOUNT")
 os.environ["OMP_WAIT_POLICY"] = _user_wait_policy or "PASSIVE"
-if _user_wait_policy is None and _user_spin is None:
-    # (a longer spin, 10000, made the step under load 2.04x its one-thread time; 1000: 1.10-1.17x)
-    os.environ["GOMP_SPINCOUNT"] = "1000"
 try:
     from ._core import ffi, lib
 except ModuleNotFoundError as e:   # a source checkout whose C core was never built here
@@ -40,8 +36,6 @@ except ModuleNotFoundError as e:   # a source checkout whose C core was never bu
 finally:
     if _user_wait_policy is None:
         del os.environ["OMP_WAIT_POLICY"]
-        if _user_spin is None:
-            del os.environ["GOMP_SPINCOUNT"]
 
 __all__ = ["ffi", "lib", "DivergedError", "diverged", "check", "raise_last", "call", "numpy_view",
            "set_seed", "set_threads", "get_threads", "build_info"]

@@ -152,9 +152,8 @@ def test_adam_through_train_steps_matches_across_thread_counts(kernel):
 
 @pytest.mark.parametrize("user_value", [None, "active"])
 def test_the_passive_wait_policy_reaches_only_pynets_openmp_runtime(user_value):
-    """pynet loads its OpenMP runtime with OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=1000 (a user's
-    own values win) and takes the variables back afterwards, so no other library or child process
-    inherits them."""
+    """pynet loads its OpenMP runtime with OMP_WAIT_POLICY=PASSIVE (a user's own value wins) and takes
+    the variable back afterwards, so no other library or child process inherits it."""
     import os
     import subprocess
     import sys
@@ -164,5 +163,5 @@ def test_the_passive_wait_policy_reaches_only_pynets_openmp_runtime(user_value):
     code = ("import os, pynet, pynet._native as n; "
             "print(os.environ.get('OMP_WAIT_POLICY'), n._user_wait_policy, os.environ.get('GOMP_SPINCOUNT'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    # (GOMP_SPINCOUNT, the short spin before sleeping, is taken back too)
+    # (and pynet sets no GOMP_SPINCOUNT)
     assert out.split() == ([user_value, user_value, "None"] if user_value else ["None", "None", "None"])
