@@ -224,11 +224,12 @@ int pn_check_config(const char *fn, const train_config *c)
     if (c->schedule != PN_CONSTANT && c->schedule != PN_STEP && c->schedule != PN_COSINE)
         return pn_fail(PN_ERR_VALUE, "%s: unknown schedule %d; valid: PN_CONSTANT=0, PN_STEP=1, PN_COSINE=2", fn,
                        (int)c->schedule);
+    if (c->warmup < 0) return pn_fail(PN_ERR_VALUE, "%s: warmup must be >= 0, got %d", fn, c->warmup);
     if (c->schedule == PN_STEP && c->step_size < 1)
-        return pn_fail(PN_ERR_VALUE, "%s: the step schedule needs step_size (steps between rate cuts) >= 1, got %d",
-                       fn, c->step_size);
+        return pn_fail(PN_ERR_VALUE, "%s: the step schedule needs step_size >= 1 (the period of its rate cuts), "
+                       "got %d", fn, c->step_size);
     if (c->schedule == PN_COSINE && c->total_steps < 1)
-        return pn_fail(PN_ERR_VALUE, "%s: the cosine schedule needs total_steps (its length) >= 1, got %d", fn,
+        return pn_fail(PN_ERR_VALUE, "%s: the cosine schedule needs total_steps >= 1 (its length), got %d", fn,
                        c->total_steps);
     if (c->warmup < 0 || (c->schedule == PN_STEP && (c->step_size < 1 || !isfinite(c->gamma))) ||
         (c->schedule == PN_COSINE && (c->total_steps < 1 || !isfinite(c->min_rate))))

@@ -115,8 +115,18 @@ def make_config(fn, **settings):
 
 
 def train_config(**settings):
-    """A C ``train_config`` (csrc/pynet_api.h) from keyword arguments, checked."""
+    """A C ``train_config`` (csrc/pynet_api.h) from keyword arguments, checked by the C core's range
+    check (ValueError naming the setting). Every option of OPTIONS, ``total_steps`` included."""
     return make_config("train_config", **settings)
+
+
+def _all_defaults():
+    c = lib.default_train_config()
+    return {o.name: o.from_c(getattr(c, o.name)) for o in OPTIONS}
+
+
+train_config.__signature__ = inspect.Signature(
+    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in _all_defaults().items()])
 
 
 def check_options(fn, **settings):

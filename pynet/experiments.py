@@ -64,7 +64,7 @@ ORDER = list(EXPERIMENTS)
 
 class Run(TypedDict, total=False):
     """One run of a sweep, as results.json keeps it (the report reads only these keys)."""
-    label: str                   # "rate 0.1", "homework defaults"
+    label: str                   # "rate=0.1", "homework defaults"
     value: object                # the swept value (a [rate, decay] pair for the grid), None for no sweep
     setting: dict                # batch, iters, rate, momentum, decay (and activation for the networks)
     final_loss: Optional[float]  # mean batch loss over the last FINAL_WINDOW finite iterations

@@ -113,8 +113,9 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None
     [0, 1), a negative decay, min_rate outside [0, rate], a step schedule's gamma <= 0, or epochs,
     warmup or step_size so large that the run's step count would not fit a C int.
     """
+    # every training option, defaults filled in; a bad name is Python's own TypeError, unprefixed
+    options = config.user_options("fit", options)
     with errors_from("fit"):   # every check happens here, before any training
-        options = config.user_options("fit", options)   # every training option, defaults filled in
         model_handle(m)   # TypeError if m is not a Model
         if y is None:
             data_handle(d)   # TypeError if d is not a Data
@@ -127,6 +128,8 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None
         step_size = options["step_size"]
         if step_size is not None:
             step_size = _index(step_size, "step_size", 1)
+        elif str(options["schedule"]).strip().lower() == "step":   # a missing argument (its range is C's)
+            raise ValueError("the step schedule needs step_size (epochs between rate cuts)")
         options.update(batch=batch, warmup=warmup, step_size=step_size)
         if patience is not None:
             patience = _index(patience, "patience", 1)

@@ -89,6 +89,12 @@ def test_4_2_holds_when_logistic_gradients_vanish_and_deep_logistic_trains_worse
     assert "LOGISTIC, depth 8 10.10%, at chance" in text and "RELU is 79.90 points more accurate" in text
 
 
+def test_4_2_a_zero_ratio_is_a_vanished_gradient_not_an_undefined_one():
+    v, text = A.answer(r42([0.7, 0.03, 0.0], [5, 6, 6], [0.94, 0.92, 0.101], [0.95, 0.95, 0.90]))
+    assert "exactly zero at the start for LOGISTIC, depth 8" in text and "undefined" not in text
+    assert "the logistic gradient vanished towards the input" in text and v == A.HELD
+
+
 def test_4_2_does_not_hold_when_logistic_gradients_grow():
     v, text = A.answer(r42([1.0, 1.2, 1.5], [5, 4, 3], [0.94, 0.94, 0.94], [0.94, 0.94, 0.941]))
     assert v == A.NOT_HELD and "did not hold here" in text
@@ -145,9 +151,14 @@ def test_4_4_held_in_part_when_one_fix_fails():
 
 
 def test_4_4_does_not_hold_when_the_plain_net_trains():
+    # its gradient grew 25 times and it trained anyway: not "no explosion" (the gradient did grow)
     v, text = A.answer(r44([0.93, 0.935, 0.90], 0.02, 0.5))
     assert v == A.NOT_HELD and "The plain net trained: 93.00%" in text
-    assert "no explosion for the fixes to cure" in text and "not measurably better than plain" in text
+    assert "gradient grew but it trained anyway" in text and "no explosion" not in text
+    assert "not measurably better than plain" in text
+    # a gradient that never grew: then there was no explosion
+    v, text = A.answer(r44([0.93, 0.935, 0.90], 0.02, 0.02, grad_last=0.01))
+    assert v == A.NOT_HELD and "did not grow and it trained, so there was no explosion" in text
 
 
 def r45(plain, drop):
@@ -162,6 +173,14 @@ def test_4_5_holds_when_dropout_raises_test_accuracy_of_an_overfitting_net():
     assert "a gap of 5.60 points, more than two standard errors of the gap: it overfits" in text
     assert "dropout is 0.80 points more accurate, more than two standard errors (0.43 points)" in text
     assert "Dropout narrowed the gap by 0.90 points." in text
+
+
+def test_4_5_a_gap_that_is_negative_is_not_called_closed():
+    # without dropout test is above training by more than two standard errors: narrowing that gap is not
+    # "it no longer overfits" (it never did)
+    v, text = A.answer(r45((0.90, 0.93), (0.80, 0.96)))
+    assert "test above training by more than two standard errors" in text
+    assert "no longer measurably overfits" not in text and v == A.NOT_HELD
 
 
 def test_4_5_does_not_hold_without_overfitting():

@@ -18,7 +18,7 @@ predict); this module is the entry point and the mapping from errors to one-line
 import os
 import sys
 
-from .common import CLIError, _err
+from .common import CLIError, CLIUsageError, _err
 from .parser import HIDDEN_ACTIVATIONS, build_parser  # noqa: F401  HIDDEN_ACTIVATIONS: the --activation choices
 from .train import cmd_train
 from .use import cmd_eval, cmd_predict
@@ -41,6 +41,9 @@ def main(argv=None):
     from ..io import ModelFileError
     try:
         return COMMANDS[args.command](args)
+    except CLIUsageError as e:
+        _err(str(e))
+        return 2
     except CLIError as e:
         _err(str(e))
     except DivergedError as e:

@@ -8,7 +8,12 @@ from ..datasets import dataset_key
 
 
 class CLIError(Exception):
-    """A problem with the user's input, reported as one line (no traceback)."""
+    """A problem with the user's input, reported as one line (no traceback); exit status 1."""
+
+
+class CLIUsageError(CLIError):
+    """A malformed command line found after parsing (an option's value out of range): exit status 2,
+    as argparse's own errors."""
 
 def _err(message):
     sys.stderr.write("pynet: error: %s\n" % message)

@@ -2,10 +2,11 @@
 import csv
 import io
 import os
+import re
 import sys
 import time
 
-from .common import CLIError, _check_writable, _data_source, _info, _load_data, _seconds, _set_threads
+from .common import CLIError, CLIUsageError, _check_writable, _data_source, _info, _load_data, _seconds, _set_threads
 from .._files import atomic_file
 from ..config import OPTIONS, check_options
 from ..datasets import image_shape as _image_shape
@@ -25,7 +26,7 @@ def _check_train_args(a):
     try:   # the C core's range check of every training option, before any data is read
         check_options("train", **_training_options(a))
     except (TypeError, ValueError) as e:
-        raise CLIError("%s (see python -m pynet train --help)" % e) from None
+        raise CLIUsageError("%s (see python -m pynet train --help)" % _as_flags(str(e))) from None
     if a.log is not None:
         _check_writable(a.log, "--log", "history.csv")
     if a.out is not None:
@@ -34,6 +35,16 @@ def _check_train_args(a):
         _check_writable(a.checkpoint, "--checkpoint", "run.ckpt")
     if a.resume is not None and not os.path.isfile(a.resume):
         raise CLIError("--resume %s: no such checkpoint file" % a.resume)
+
+
+def _as_flags(message):
+    """A training option's check message (which names the C fields: "train: min_rate must be ...")
+    with the command line's flags instead ("--min-rate must be ...")."""
+    if message.startswith("train: "):
+        message = message[len("train: "):]
+    names = "|".join(o.name for o in OPTIONS if o.public)
+    return re.sub(r"\b(%s)\b(?=( must| >| <|,| and|=| \(|\)|;|$))" % names,
+                  lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 def _training_options(a):

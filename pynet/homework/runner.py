@@ -92,11 +92,16 @@ def _child(path, index, conn):
 
 def _died(p):
     """Why a check's process ended without sending a result, in a few words."""
-    if p.exitcode is not None and p.exitcode < 0:
+    if p.exitcode is None:
+        return "the check's process ended its connection without a result and did not exit"
+    if p.exitcode < 0:
         try:
             name = signal.Signals(-p.exitcode).name
         except ValueError:
             name = "signal %d" % -p.exitcode
+        if -p.exitcode == signal.SIGKILL:
+            return ("the check's process was killed by SIGKILL (from outside it: the system's out-of-memory "
+                    "killer, or a user)")
         return "the check's process was killed by %s (a crash in native code: C, ctypes, an extension)" % name
     return "the check's process exited (exit code %s) without a result: does the code call os._exit?" % p.exitcode
 

@@ -97,8 +97,21 @@ def vanishing(result, seconds=None):
             "layer's gradient norm divided by the last layer's is, for depth %s: LOGISTIC %s; RELU %s." % (
                 min(1000, int(result["train_examples"])), ", ".join(str(r["depth"]) for r in logi),
                 ", ".join(_ratio(r) for r in logi), ", ".join(_ratio(r) for r in relu))]
-    ok = all(r["start_ratio"] for r in logi + relu)
+    ok = all(r["start_ratio"] is not None for r in logi + relu)
     vanish = False
+    if ok and (logi[-1]["start_ratio"] == 0 or relu[-1]["start_ratio"] == 0
+               or logi[0]["start_ratio"] == 0 or relu[0]["start_ratio"] == 0):
+        # a ratio of 0: the first layer's gradient vanished completely (no factor to give)
+        zero = [r for r in logi + relu if r["start_ratio"] == 0]
+        vanish = logi[-1]["start_ratio"] == 0 and relu[-1]["start_ratio"] > 0   # the deepest nets decide
+        text.append("The first layer's gradient was exactly zero at the start for %s: %s." % (
+            ", ".join(r["label"] for r in zero),
+            "the logistic gradient vanished towards the input, the ReLU one did not" if vanish else
+            "the gradients vanished in a way that does not separate LOGISTIC from RELU here"))
+        ok = False
+        zero_done = True
+    else:
+        zero_done = False
     if ok:
         falls = lambda s: s[0]["start_ratio"] / s[-1]["start_ratio"]
         fl, fr = falls(logi), falls(relu)
@@ -109,7 +122,7 @@ def vanishing(result, seconds=None):
             logi[0]["depth"], logi[-1]["depth"], word(fl), "" if monotone else " (not at every added depth)", word(fr),
             "the logistic gradient vanishes towards the input, the ReLU one does not as much" if vanish else
             "the logistic gradient does not vanish faster than the ReLU one here"))
-    else:
+    elif not zero_done:
         text.append("A last layer's gradient was zero, so a ratio is undefined and the gradients cannot be compared.")
     deep_l, deep_r = logi[-1], relu[-1]
     better = compare(deep_r["test_accuracy"], deep_l["test_accuracy"], n) > 0 and trained(deep_r, result)
@@ -217,8 +230,12 @@ def exploding(result, seconds=None):
             "better than plain (%s)" % _ab(r["test_accuracy"], plain["test_accuracy"], n, name, "plain") if fixed else
             "so it did not make the net train" if failed and not trained(r, result) else
             "not measurably better than plain"))
-    if not failed:
-        text.append("At this rate the plain net trained, so there was no explosion for the fixes to cure.")
+    if not failed and grew:
+        text.append("The plain net's gradient grew but it trained anyway, so the growth did not stop training and "
+                    "there was no failure for the fixes to cure.")
+    elif not failed:
+        text.append("At this rate the plain net's gradient did not grow and it trained, so there was no explosion "
+                    "for the fixes to cure.")
     v = NOT_HELD if not (failed and grew) else (HELD if fixes and all(fixes) else PARTLY if any(fixes) else NOT_HELD)
     return v, _claim(result, v, " ".join(text))
 
@@ -242,8 +259,8 @@ def dropout(result, seconds=None):
     text.append("Test accuracy: %s." % _ab(drop["test_accuracy"], plain["test_accuracy"], n, "dropout", "no dropout"))
     if gap(drop) < gap(plain):
         text.append("Dropout narrowed the gap by %.2f points%s." % (
-            100 * (gap(plain) - gap(drop)), "" if o_plain <= 0 or o_drop > 0 else
-            ", to within two standard errors: it no longer measurably overfits"))
+            100 * (gap(plain) - gap(drop)), ", to within two standard errors: it no longer measurably overfits"
+            if o_plain > 0 and o_drop == 0 else ""))
     else:
         text.append("Dropout did not narrow the gap.")
     if o_plain <= 0:
