@@ -13,6 +13,17 @@ from pynet.checkpoint import CheckpointError
 from pynet.training import fit
 
 
+@pytest.fixture(autouse=True)
+def sigint_reaches_python():
+    """Ctrl-C tests need SIGINT to reach Python, as it does in a terminal. A process started in the
+    background by a shell without job control inherits SIGINT ignored (and so would its children);
+    give this process Python's default handler for the test, and put back what was there."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def problem(seed=0, n=600, features=12, classes=3):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, features))
