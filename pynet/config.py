@@ -81,10 +81,11 @@ OPTIONS = (
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
 
-def defaults():
-    """{name: default} of the options a user sets (fit's keywords), read from the C core."""
+def defaults(public_only=True):
+    """{name: default} of the options a user sets (fit's keywords; with ``public_only=False`` also
+    those fit computes, total_steps), read from the C core."""
     c = lib.default_train_config()
-    return {o.name: o.from_c(getattr(c, o.name)) for o in OPTIONS if o.public}
+    return {o.name: o.from_c(getattr(c, o.name)) for o in OPTIONS if o.public or not public_only}
 
 
 def user_options(fn, given):
@@ -120,13 +121,8 @@ def train_config(**settings):
     return make_config("train_config", **settings)
 
 
-def _all_defaults():
-    c = lib.default_train_config()
-    return {o.name: o.from_c(getattr(c, o.name)) for o in OPTIONS}
-
-
 train_config.__signature__ = inspect.Signature(
-    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in _all_defaults().items()])
+    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in defaults(public_only=False).items()])
 
 
 def check_options(fn, **settings):

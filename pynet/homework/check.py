@@ -260,6 +260,17 @@ def check_backward_random(mod):
             _backward_case(mod, w, a, x, d, "%s layer %dx%d, batch %d" % (a, n_in, n_out, batch))
 
 
+def _central_difference(f, v, h):
+    """The gradient of the scalar f at the array v, entry by entry: (f(v + h) − f(v − h)) / 2h."""
+    grad = np.zeros_like(v)
+    for idx in np.ndindex(*v.shape):
+        up, down = v.copy(), v.copy()
+        up[idx] += h
+        down[idx] -= h
+        grad[idx] = (f(up) - f(down)) / (2 * h)
+    return grad
+
+
 def check_backward_numeric(mod):
     """Central differences of L = Σ G∘f(x·w) (softmax: cross-entropy) against dw and dx."""
     import pynet
@@ -275,18 +286,8 @@ def check_backward_numeric(mod):
         else:
             G = rng.uniform(-1, 1, size=(3, 3))
             loss = lambda x, w: np.sum(G * np_activate(x @ w, a))
-        num_w = np.zeros_like(w)
-        for idx in np.ndindex(*w.shape):
-            wp, wm = w.copy(), w.copy()
-            wp[idx] += h
-            wm[idx] -= h
-            num_w[idx] = (loss(x, wp) - loss(x, wm)) / (2 * h)
-        num_x = np.zeros_like(x)
-        for idx in np.ndindex(*x.shape):
-            xp, xm_ = x.copy(), x.copy()
-            xp[idx] += h
-            xm_[idx] -= h
-            num_x[idx] = (loss(xp, w) - loss(xm_, w)) / (2 * h)
+        num_w = _central_difference(lambda v: loss(x, v), w, h)
+        num_x = _central_difference(lambda v: loss(v, w), x, h)
         l = _layer(w.tolist(), a)
         out = pynet.forward_layer(l, pynet.Matrix(x)).data.copy()
         # the homework passes the NEGATIVE gradient for softmax + cross-entropy (truth − p);

@@ -98,21 +98,15 @@ def vanishing(result, seconds=None):
                 min(1000, int(result["train_examples"])), ", ".join(str(r["depth"]) for r in logi),
                 ", ".join(_ratio(r) for r in logi), ", ".join(_ratio(r) for r in relu))]
     ok = all(r["start_ratio"] is not None for r in logi + relu)
+    zero = [r for r in logi + relu if r["start_ratio"] == 0]   # the first layer's gradient vanished completely
     vanish = False
-    if ok and (logi[-1]["start_ratio"] == 0 or relu[-1]["start_ratio"] == 0
-               or logi[0]["start_ratio"] == 0 or relu[0]["start_ratio"] == 0):
-        # a ratio of 0: the first layer's gradient vanished completely (no factor to give)
-        zero = [r for r in logi + relu if r["start_ratio"] == 0]
-        vanish = logi[-1]["start_ratio"] == 0 and relu[-1]["start_ratio"] > 0   # the deepest nets decide
+    if ok and zero:   # no factor to give: the deepest nets decide
+        vanish = logi[-1]["start_ratio"] == 0 and relu[-1]["start_ratio"] > 0
         text.append("The first layer's gradient was exactly zero at the start for %s: %s." % (
             ", ".join(r["label"] for r in zero),
             "the logistic gradient vanished towards the input, the ReLU one did not" if vanish else
             "the gradients vanished in a way that does not separate LOGISTIC from RELU here"))
-        ok = False
-        zero_done = True
-    else:
-        zero_done = False
-    if ok:
+    elif ok:
         falls = lambda s: s[0]["start_ratio"] / s[-1]["start_ratio"]
         fl, fr = falls(logi), falls(relu)
         monotone = all(a["start_ratio"] > b["start_ratio"] for a, b in zip(logi, logi[1:]))
@@ -122,7 +116,7 @@ def vanishing(result, seconds=None):
             logi[0]["depth"], logi[-1]["depth"], word(fl), "" if monotone else " (not at every added depth)", word(fr),
             "the logistic gradient vanishes towards the input, the ReLU one does not as much" if vanish else
             "the logistic gradient does not vanish faster than the ReLU one here"))
-    elif not zero_done:
+    else:
         text.append("A last layer's gradient was zero, so a ratio is undefined and the gradients cannot be compared.")
     deep_l, deep_r = logi[-1], relu[-1]
     better = compare(deep_r["test_accuracy"], deep_l["test_accuracy"], n) > 0 and trained(deep_r, result)
@@ -133,7 +127,7 @@ def vanishing(result, seconds=None):
         if not trained(r, result):
             text.append("%s %s: it did not learn." % (r["label"], _fate(r, result)))
     if compare(relu[0]["test_accuracy"], deep_r["test_accuracy"], n) > 0:
-        kept = ok and relu[-1]["start_ratio"] >= relu[0]["start_ratio"]
+        kept = ok and relu[-1]["start_ratio"] >= relu[0]["start_ratio"] > 0
         text.append("RELU too trains worse deeper: %s at depth %d against %s at depth %d%s." % (
             pct(deep_r["test_accuracy"]), deep_r["depth"], pct(relu[0]["test_accuracy"]), relu[0]["depth"],
             ", although its first layer's gradient did not shrink relative to the last's" if kept else ""))
