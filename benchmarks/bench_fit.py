@@ -13,8 +13,8 @@ Adam at rate 1e-3, batch 128, 2 epochs, trained by:
 Each is run 3 times; the table gives the median seconds per epoch (the runs' range beside it) and
 the test accuracy after the 2 epochs (of the median run). Then the step under load: with another
 process spinning on one core, the seconds per training step of pynet with every thread against one
-thread, with pynet's default passive waits, a short spin before sleeping (GOMP_SPINCOUNT=1000),
-and the active policy (spinning waits).
+thread: pynet's default (adaptive threads: the loop runs on whichever of one thread and all it
+measures faster; a short spin before sleeping), the threads pinned, and passive waits.
 
 Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which put
 NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both
@@ -123,10 +123,12 @@ def run_torch(tr, te, epochs, seed):
 
 # ---- the step under load ------------------------------------------------------------------------
 
-def busy_child(threads, steps):
-    """(In a child process.) Seconds per fit step of the recipe on `threads` threads."""
+def busy_child(threads, steps, adapt):
+    """(In a child process.) Seconds per fit step of the recipe on `threads` threads, over 3 fits of
+    `steps` steps after a warm-up fit (adaptive threads on or pinned)."""
     tr, _ = load()
     pynet.set_threads(threads)
+    pynet.set_adaptive_threads(bool(adapt))
     m = pynet_model(1)
     sub = pynet.make_data(tr.X.data[:steps * BATCH], tr.y.data[:steps * BATCH])
     pynet.fit(m, sub, epochs=1, batch=BATCH, optimizer="adam", rate=RATE, progress=False)   # warm-up
@@ -138,37 +140,45 @@ def busy_child(threads, steps):
     return statistics.median(times)
 
 
-def step_in_child(policy, threads, steps):
-    """Seconds per step in a fresh process; policy None is pynet's default (no OMP_WAIT_POLICY given:
-    pynet/_native.py loads OpenMP with PASSIVE); "SPIN1000" is passive after a short spin
-    (GOMP_SPINCOUNT=1000), the alternative docs/PERFORMANCE.md weighs."""
+# The variants of the step under load: (label, environment added, adaptive threads, steps per fit).
+# pynet's default sets OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=10000 itself (pynet/_native.py);
+# a user's OMP_WAIT_POLICY alone means no spin. Pinned two-thread steps under load are slow, so that
+# variant runs fewer of them.
+BUSY_VARIANTS = [
+    ("pynet's default: adaptive threads, short spin", {}, True, 800),
+    ("threads pinned (set_adaptive_threads(False)), short spin", {}, False, 150),
+    ("adaptive threads, passive waits (OMP_WAIT_POLICY=PASSIVE)", {"OMP_WAIT_POLICY": "PASSIVE"}, True, 800),
+]
+
+
+def step_in_child(extra_env, threads, steps, adapt=True):
+    """Seconds per step in a fresh process with `extra_env` added to the environment (without
+    OMP_WAIT_POLICY / GOMP_SPINCOUNT otherwise, so pynet's own defaults apply)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("GOMP_SPINCOUNT", None)
-    if policy == "SPIN1000":
-        env["GOMP_SPINCOUNT"] = "1000"
-    elif policy is not None:
-        env["OMP_WAIT_POLICY"] = policy
-    out = subprocess.run([sys.executable, __file__, "--busy-child", str(threads), str(steps)], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    env.update(extra_env)
+    out = subprocess.run([sys.executable, __file__, "--busy-child", str(threads), str(steps), str(int(adapt))],
+                         env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["seconds_per_step"]
 
 
-def busy_table(steps):
+def busy_table():
     rows = []
+    every_core = os.cpu_count() or 1
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        for policy in (None, "SPIN1000", "ACTIVE"):
-            one = step_in_child(policy, 1, steps)
-            every = step_in_child(policy, os.cpu_count() or 1, steps)
-            rows.append((policy, one, every))
+        for label, extra, adapt, steps in BUSY_VARIANTS:
+            one = step_in_child(extra, 1, min(steps, 300), adapt)
+            every = step_in_child(extra, every_core, steps, adapt)
+            rows.append((label, one, every))
     finally:
         spinner.kill()
         spinner.wait()
-    quiet_one = step_in_child(None, 1, steps)
-    quiet_all = step_in_child(None, os.cpu_count() or 1, steps)
-    return rows, quiet_one, quiet_all
+    label, extra, adapt, steps = BUSY_VARIANTS[0]
+    quiet = (step_in_child(extra, 1, steps, adapt), step_in_child(extra, every_core, steps, adapt))
+    return rows, quiet
 
 
 def threadpools():
@@ -188,7 +198,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None, help="threads for every contender (default: all cores)")
     ap.add_argument("--no-busy", action="store_true", help="skip the step under load")
-    ap.add_argument("--busy-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--busy-child", nargs=3, type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.busy_child:
         print(json.dumps({"seconds_per_step": busy_child(*a.busy_child)}))
@@ -210,8 +220,9 @@ def main(argv=None):
           % os.getloadavg())
     print("OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: %s" % ", ".join(
         "%s=%s" % (k, os.environ[k]) if k in os.environ else "%s unset" % k for k in BLAS_OVERRIDES))
-    print("pynet: %s; OMP_WAIT_POLICY: %s" % (pynet.build_info(), os.environ.get("OMP_WAIT_POLICY")
-                                               or "unset (pynet loads its OpenMP runtime with PASSIVE)"))
+    print("pynet: %s; OMP_WAIT_POLICY / GOMP_SPINCOUNT: %s" % (pynet.build_info(), ", ".join(
+        "%s=%s" % (k, os.environ[k]) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ)
+        or "unset (pynet loads its OpenMP runtime with PASSIVE and GOMP_SPINCOUNT=10000)"))
     contenders = [("pynet fit (float64)", run_pynet_fit)]
     try:
         from pynet import MLPClassifier  # noqa: F401
@@ -245,16 +256,13 @@ def main(argv=None):
         if not name.startswith("pynet fit"):
             print("pynet fit / %s: %.2f×" % (name, ours / med))
     if not a.no_busy:
-        rows, quiet_one, quiet_all = busy_table(150)
+        rows, (quiet_one, quiet_all) = busy_table()
         print()
         print("Step under load (seconds per Adam step of the recipe; another process spinning on one core):")
-        print("| OpenMP wait policy | 1 thread | %d threads | ratio |" % (os.cpu_count() or 1))
+        print("| pynet's threads | 1 thread | %d threads | ratio |" % (os.cpu_count() or 1))
         print("|---|---:|---:|---:|")
-        for policy, one, every in rows:
-            print("| %s | %.2f ms | %.2f ms | %.2f× |" % (
-                {None: "passive (pynet's default)", "SPIN1000": "GOMP_SPINCOUNT=1000 (a short spin, then sleep)",
-                 "ACTIVE": "active (spinning waits)"}[policy],
-                1e3 * one, 1e3 * every, every / one))
+        for label, one, every in rows:
+            print("| %s | %.2f ms | %.2f ms | %.2f× |" % (label, 1e3 * one, 1e3 * every, every / one))
         print("| no spinner (other load as it comes), pynet's default | %.2f ms | %.2f ms | %.2f× |" % (
             1e3 * quiet_one, 1e3 * quiet_all, quiet_all / quiet_one))
     print("load averages at end: %.2f %.2f %.2f" % os.getloadavg())

@@ -21,8 +21,15 @@ int pn_fail(int code, const char *fmt, ...) PN_PRINTF(2, 3);
 /* n zeroed doubles, or NULL (with PN_ERR_NOMEM recorded by `who`) on failure; NULL for n == 0. */
 double *pn_alloc(size_t n, const char *who);
 
-/* The number of threads the kernels may use (pn_set_threads, else OMP_NUM_THREADS, else all). */
+/* The number of threads the kernels may use (pn_set_threads, else OMP_NUM_THREADS, else all),
+ * lowered on this thread while a training loop runs a block of steps on fewer (pn_use_threads). */
 int pn_threads(void);
+/* Limits this thread's kernels to n threads (0: no limit); returns the previous limit. */
+int pn_use_threads(int n);
+/* 1 if the training loops may run blocks of steps on fewer threads when that measures faster. */
+int pn_adaptive_threads(void);
+/* A monotonic clock, in seconds. */
+double pn_seconds(void);
 
 static inline size_t pn_size(matrix m) { return (size_t)m.rows * (size_t)m.cols; }
 

@@ -86,6 +86,14 @@ void pn_free(void *p);                   /* free() for a buffer the library allo
 
 int pn_set_threads(int n);               /* threads for the kernels; n >= 1 */
 int pn_get_threads(void);
+/* Whether train_model / train_steps may run a block of steps on one thread instead of all when one
+ * measures faster (another process busy on a core): they time blocks of steps on each and keep the
+ * faster, checking the other again every second. Results are the same bits either way. On by default;
+ * returns the previous setting. */
+int pn_set_adaptive_threads(int on);
+/* What this thread's training loops measured last: seconds per step on one thread and on all
+ * (0 where not measured), and the thread count of the last block; for benchmarks and reports. */
+void pn_training_threads(double *one, double *all, int *last);
 int pn_has_openmp(void);                 /* 1 if built with OpenMP */
 int pn_packing_buffers(void);            /* gemm packing buffers alive now (one per thread that ran gemm) */
 const char *pn_simd(void);               /* the kernels in use: "avx512", "avx2" or "portable" */

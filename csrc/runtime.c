@@ -1,5 +1,6 @@
 /* runtime.c — the library's small shared services: per-thread error state, aligned-enough zeroed
- * allocation, the thread count the kernels use, and the single seedable random generator
+ * allocation, the thread count the kernels use (and a training loop's per-block choice of it, with
+ * the clock it times blocks by), and the single seedable random generator
  * (xoshiro256**, seeded through splitmix64) behind every random draw in pynet. */
 #include "internal.h"
 
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
@@ -85,8 +87,12 @@ int pn_check_matrix(const char *fn, const char *name, matrix m)
 /* ---- threads --------------------------------------------------------------------------------- */
 
 static int thread_count = 0;   /* 0: not chosen yet, take OpenMP's default */
+/* A training loop's choice for the block of steps it is running on this thread (pn_use_threads):
+ * fewer threads than thread_count, or 0 for no limit. */
+static _Thread_local int block_threads = 0;
+static int adaptive_threads = 1;   /* pn_set_adaptive_threads */
 
-int pn_threads(void)
+static int configured_threads(void)
 {
 #ifdef _OPENMP
     if (thread_count <= 0) thread_count = omp_get_max_threads();
@@ -94,6 +100,39 @@ int pn_threads(void)
 #else
     return 1;
 #endif
+}
+
+int pn_threads(void)
+{
+    int n = configured_threads();
+    return block_threads > 0 && block_threads < n ? block_threads : n;
+}
+
+int pn_use_threads(int n)
+{
+    int before = block_threads;
+    block_threads = n > 0 ? n : 0;
+    return before;
+}
+
+int pn_set_adaptive_threads(int on)
+{
+    int before = adaptive_threads;
+    adaptive_threads = on != 0;
+    return before;
+}
+
+int pn_adaptive_threads(void) { return adaptive_threads; }
+
+double pn_seconds(void)
+{
+    struct timespec ts;
+#if defined(CLOCK_MONOTONIC)
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+    timespec_get(&ts, TIME_UTC);
+#endif
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int pn_set_threads(int n)
@@ -105,7 +144,7 @@ int pn_set_threads(int n)
     return PN_OK;
 }
 
-int pn_get_threads(void) { return pn_threads(); }
+int pn_get_threads(void) { return configured_threads(); }
 
 int pn_has_openmp(void)
 {

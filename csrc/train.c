@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local int diverged_step = -1, diverged_layer = -1, diverged_input = 0;
 
@@ -83,6 +84,127 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
     return 0;
 }
 
+/* ---- choosing the thread count, block by block ---------------------------------------------- */
+
+/* Two threads that wait on each other at every product are only worth having when both get a core.
+ * With another process busy on one, a two-thread step took 1.2-2.8x its one-thread time here
+ * (docs/PERFORMANCE.md), and no wait policy fixes that without slowing the quiet case. So the loop
+ * measures instead: it runs the steps in blocks, times each block, keeps running on whichever of one
+ * thread and all measured faster per step (the median of its last three blocks), and runs a short
+ * block on the other again once its figure is two seconds old. Every kernel gives the same bits for any thread count, so this changes
+ * timings only, never results. The figures are per thread of the caller and are forgotten when the
+ * work changes shape (another model, batch or data width). */
+enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
+#define BLOCK_SECONDS 0.1    /* a block on the faster choice lasts about this long */
+#define RECHECK_SECONDS 2.0  /* the other choice is measured again once its figure is this old */
+#define KEEP_MARGIN 0.95     /* switch only for a step at least 5% faster */
+
+typedef struct tuner {
+    long key;                /* the shape of the work the figures are for */
+    int all;                 /* the thread count they were measured against */
+    double per_step[2];      /* seconds per step on one thread [0] and on `all` [1]: the median of
+                                the last three blocks' figures (fewer at first); 0: unknown */
+    double recent[2][3];     /* those figures, newest first (0: none) */
+    double measured_at[2];   /* pn_seconds() of each newest figure */
+    int current;             /* 0 or 1: the choice in use */
+    int last_threads;        /* the thread count of the last block */
+} tuner;
+
+static _Thread_local tuner tune;
+
+void pn_training_threads(double *one, double *all, int *last)
+{
+    if (one) *one = tune.per_step[0];
+    if (all) *all = tune.per_step[1];
+    if (last) *last = tune.last_threads;
+}
+
+static long work_key(model m, data d, int batch)
+{
+    long key = (long)batch * 1000003L + d.X.cols;
+    for (int i = 0; i < m.n; i++) key = key * 31 + m.layers[i].w.rows * 7919L + m.layers[i].w.cols;
+    return key;
+}
+
+/* How many of `left` steps the next block runs, and on which choice (*which: 0 one thread, 1 all). */
+static int next_block(tuner *t, int left, int *which)
+{
+    double now = pn_seconds();
+    int other = 1 - t->current, n;
+    if (t->per_step[t->current] == 0) {
+        *which = t->current;
+        n = PROBE_STEPS;
+    } else if (t->per_step[other] == 0 || now - t->measured_at[other] > RECHECK_SECONDS) {
+        *which = other;
+        n = PROBE_STEPS;
+    } else {
+        *which = t->current;
+        double want = BLOCK_SECONDS / t->per_step[t->current];
+        n = want < PROBE_STEPS ? PROBE_STEPS : want > MAX_BLOCK_STEPS ? MAX_BLOCK_STEPS : (int)want;
+    }
+    return n < left ? n : left;
+}
+
+/* The median of the known (nonzero) values among r[0..3). */
+static double median_known(const double r[3])
+{
+    double v[3] = {0, 0, 0};
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (r[i] > 0) v[n++] = r[i];
+    if (n <= 1) return v[0];
+    if (n == 2) return 0.5 * (v[0] + v[1]);
+    double lo = fmin(v[0], v[1]), hi = fmax(v[0], v[1]);
+    return fmax(lo, fmin(hi, v[2]));
+}
+
+/* Records a block's figure: one slow block (an interrupt, a page fault) does not move the median. */
+static void block_done(tuner *t, int which, int steps, double seconds)
+{
+    double *r = t->recent[which];
+    r[2] = r[1];
+    r[1] = r[0];
+    r[0] = seconds / steps;
+    t->per_step[which] = median_known(r);
+    t->measured_at[which] = pn_seconds();
+    int other = 1 - t->current;
+    if (t->per_step[other] > 0 && t->per_step[other] < KEEP_MARGIN * t->per_step[t->current]) t->current = other;
+}
+
+/* One training step (gather, forward, loss, backward, update) of run_steps. */
+static int one_step(const char *fn, model m, data d, data b, matrix dL, const train_config *c, int step,
+                    const int *rows, double *loss_out, int *correct_out)
+{
+    int status = PN_OK;
+    pn_gather_rows(d, rows, b);
+    matrix p = pn_forward_model(m, b.X, 1);
+    if (!p.data) return PN_ERR_NOMEM;   /* a layer could not grow a buffer (recorded) */
+    double loss = pn_cross_entropy(b.y, p);
+    if (loss_out) *loss_out = loss;
+    if (correct_out) *correct_out = pn_count_correct(b.y.data, p.data, p.rows, p.cols);
+    if (!isfinite(loss)) return diverged(fn, m, d, b, step, -1, 0, 0, loss, c->rate);
+    for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
+    status = pn_backward_model(m, dL);
+    if (status) return status;
+    if (c->l2 > 0)   /* dw is the negative gradient of the summed loss: add that of (l2/2)·Σ‖w‖² */
+        for (int i = 0; i < m.n; i++)
+            for (size_t j = 0; j < pn_size(m.layers[i].w); j++) m.layers[i].dw.data[j] -= c->l2 * m.layers[i].w.data[j];
+    if (c->clip > 0) clip_gradients(m, c->clip, 1.0 / c->batch);
+    double rate = scheduled_rate(c, step);
+    for (int i = 0; i < m.n && !status; i++) {
+        double sum = 0;
+        long at;
+        int in_bias;
+        status = c->optimizer == PN_ADAM
+                     ? pn_adam_update_layer(&m.layers[i], rate, c->beta1, c->beta2, c->eps, c->decay, step + 1,
+                                            1.0 / c->batch, &sum)
+                     : pn_update_layer(&m.layers[i], rate / c->batch, c->momentum, c->decay, &sum);
+        if (!status && !isfinite(sum) && nonfinite_entry(&m.layers[i], &at, &in_bias))
+            status = diverged(fn, m, d, b, step, i, at, in_bias, loss, c->rate);
+    }
+    return status;
+}
+
 /* train_steps' loop; its messages start with fn, the public function that was called. */
 static int run_steps(const char *fn, model m, data d, const train_config *c, int first_step, int steps,
                      const int *rows, double *losses, int *correct)
@@ -108,40 +230,27 @@ static int run_steps(const char *fn, model m, data d, const train_config *c, int
         free_matrix(dL);
         return PN_ERR_NOMEM;
     }
-    for (int s = 0; s < steps && !status; s++) {
-        int step = first_step + s;
-        pn_gather_rows(d, rows ? rows + (size_t)s * batch : NULL, b);
-        matrix p = pn_forward_model(m, b.X, 1);
-        if (!p.data) {
-            status = PN_ERR_NOMEM;   /* a layer could not grow a buffer (recorded) */
-            break;
-        }
-        double loss = pn_cross_entropy(b.y, p);
-        if (losses) losses[s] = loss;
-        if (correct) correct[s] = pn_count_correct(b.y.data, p.data, p.rows, p.cols);
-        if (!isfinite(loss)) {
-            status = diverged(fn, m, d, b, step, -1, 0, 0, loss, c->rate);
-            break;
-        }
-        for (size_t i = 0; i < pn_size(dL); i++) dL.data[i] = b.y.data[i] - p.data[i];  /* truth − prediction */
-        status = pn_backward_model(m, dL);
-        if (status) break;
-        if (c->l2 > 0)   /* dw is the negative gradient of the summed loss: add that of (l2/2)·Σ‖w‖² */
-            for (int i = 0; i < m.n; i++)
-                for (size_t j = 0; j < pn_size(m.layers[i].w); j++) m.layers[i].dw.data[j] -= c->l2 * m.layers[i].w.data[j];
-        if (c->clip > 0) clip_gradients(m, c->clip, 1.0 / batch);
-        double rate = scheduled_rate(c, step);
-        for (int i = 0; i < m.n && !status; i++) {
-            double sum = 0;
-            long at;
-            int in_bias;
-            status = c->optimizer == PN_ADAM
-                         ? pn_adam_update_layer(&m.layers[i], rate, c->beta1, c->beta2, c->eps, c->decay, step + 1,
-                                                1.0 / batch, &sum)
-                         : pn_update_layer(&m.layers[i], rate / batch, c->momentum, c->decay, &sum);
-            if (!status && !isfinite(sum) && nonfinite_entry(&m.layers[i], &at, &in_bias))
-                status = diverged(fn, m, d, b, step, i, at, in_bias, loss, c->rate);
-        }
+    int all = pn_threads();
+    int adapt = all > 1 && pn_adaptive_threads();
+    long key = work_key(m, d, batch);
+    if (tune.key != key || tune.all != all || !adapt) {   /* figures for other work are no guide */
+        memset(&tune, 0, sizeof tune);
+        tune.key = key;
+        tune.all = all;
+        tune.current = 1;
+    }
+    for (int s = 0; s < steps && !status;) {
+        /* The first step of a call may grow buffers: it runs on the current choice, untimed. */
+        int which = tune.current, n = s == 0 ? 1 : adapt ? next_block(&tune, steps - s, &which) : steps - s;
+        int before = pn_use_threads(which ? 0 : 1);
+        tune.last_threads = which ? all : 1;
+        double t0 = pn_seconds();
+        for (int j = 0; j < n && !status; j++, s++)
+            status = one_step(fn, m, d, b, dL, c, first_step + s, rows ? rows + (size_t)s * batch : NULL,
+                              losses ? losses + s : NULL, correct ? correct + s : NULL);
+        double seconds = pn_seconds() - t0;
+        pn_use_threads(before);
+        if (adapt && !status && s > 1 && n > 1) block_done(&tune, which, n, seconds);
     }
     m.layers[0].in = (matrix){0, 0, NULL};   /* it pointed at the batch buffer, which goes now */
     free_data(b);

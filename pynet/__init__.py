@@ -6,7 +6,8 @@ the homework's ``src/matrix.py`` and ``src/hw4/classifier.py`` (the classifier's
 :mod:`pynet.activations`, :mod:`pynet.layer` and :mod:`pynet.data`), and from the modules beyond the
 homework: :mod:`pynet.training` (fit), :mod:`pynet.evaluate`, :mod:`pynet.inference`, :mod:`pynet.io`.
 """
-from ._native import DivergedError, build_info, get_threads, set_seed, set_threads
+from ._native import (DivergedError, build_info, get_threads, set_adaptive_threads, set_seed, set_threads,
+                      training_threads)
 from .matrix import (Matrix, as_matrix, axpy_matrix, copy_matrix, free_matrix, gemm, make_matrix, matrix_mult_matrix,
                      random_matrix, transpose_matrix)
 from .activations import ACTIVATION
@@ -37,7 +38,7 @@ __all__ = [
     "activate_matrix", "gradient_matrix", "forward_layer", "backward_layer", "update_layer", "make_layer",
     "make_model", "make_mlp", "forward_model", "backward_model", "update_model", "predict_model", "accuracy_model",
     "cross_entropy_loss", "random_batch", "make_data", "train_model",
-    "set_seed", "set_threads", "get_threads", "build_info", "DivergedError",
+    "set_seed", "set_threads", "get_threads", "set_adaptive_threads", "training_threads", "build_info", "DivergedError",
     "fit", "predict", "predict_proba", "score", "History", "Standardizer", "evaluate_model",
     "confusion_matrix", "per_class_accuracy", "evaluate_classes",
     "save_model", "load_model", "ModelFileError",

@@ -13,16 +13,21 @@ import numpy as np
 from .errors import DivergedError  # re-exported under its old name
 
 # OpenMP threads that finish their share of a step wait for the next one. GNU OpenMP's default is to
-# spin on the core for a while first, which on a busy machine takes the core from the thread doing
-# the work: with one other process busy on a 2-core machine a training step took 1.5-8x longer than
-# on one thread (docs/PERFORMANCE.md). Passive waiting sleeps instead. (A short spin before sleeping,
-# GOMP_SPINCOUNT=1000, made small quiet steps faster, 214 against 368 us for 784-10, but a busy
-# step 1.10-1.24x its one-thread time against passive's 0.94-1.12x: too close to the 1.25x bound.)
-# OpenMP reads this once, when its runtime loads (the import below, unless another library loaded the
-# same runtime first); a value the user set is kept, and the setting is taken back afterwards so that
-# it reaches no other library (scikit-learn's own OpenMP runtime, say) nor child processes.
-_user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
-os.environ["OMP_WAIT_POLICY"] = _user_wait_policy or "PASSIVE"
+# spin on the core for a while (300,000 spins) first, which on a busy machine takes the core from the
+# thread doing the work: with one other process busy on a 2-core machine a two-thread training step
+# took 1.5-8x its one-thread time. Sleeping at once (passive waits) costs a wake-up at every product
+# instead, about 50 us on a virtual machine, 30-40% of a 784-256-10 step. So pynet spins briefly and
+# then sleeps (GOMP_SPINCOUNT=10000, about 0.3 ms of `pause` here: longer than the gaps inside a step),
+# and its training loops (train_model, fit) measure whether one thread or all is faster and run on the
+# faster one, which under load is one thread (csrc/train.c; docs/PERFORMANCE.md has the figures).
+# OpenMP reads these once, when its runtime loads (the import below, unless another library loaded the
+# same runtime first); values the user set are kept (either variable set means no change to the other),
+# and the settings are taken back afterwards so that they reach no other library (scikit-learn's own
+# OpenMP runtime, say) nor child processes.
+_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
+_user_set_wait = any(k in os.environ for k in _WAIT_DEFAULTS)
+if not _user_set_wait:
+    os.environ.update(_WAIT_DEFAULTS)
 try:
     from ._core import ffi, lib
 except ModuleNotFoundError as e:   # a source checkout whose C core was never built here
@@ -34,11 +39,12 @@ except ModuleNotFoundError as e:   # a source checkout whose C core was never bu
         "plain `pip install .` builds it into site-packages, which this folder shadows). Run "
         "`pip install -e .` or `make` in %s." % (_here, os.path.dirname(_here))) from None
 finally:
-    if _user_wait_policy is None:
-        del os.environ["OMP_WAIT_POLICY"]
+    if not _user_set_wait:
+        for _k in _WAIT_DEFAULTS:
+            os.environ.pop(_k, None)
 
 __all__ = ["ffi", "lib", "DivergedError", "diverged", "check", "raise_last", "call", "numpy_view",
-           "set_seed", "set_threads", "get_threads", "build_info"]
+           "set_seed", "set_threads", "get_threads", "set_adaptive_threads", "training_threads", "build_info"]
 
 
 def diverged(losses, first, n, fn, default_message):
@@ -165,6 +171,23 @@ def set_threads(n):
 def get_threads():
     """The number of threads the C kernels use."""
     return lib.pn_get_threads()
+
+
+def set_adaptive_threads(on=True):
+    """Let train_model and fit run blocks of steps on one thread when that measures faster than all
+    of them (on by default; results are the same bits either way). Returns the previous setting."""
+    if not isinstance(on, (bool, np.bool_)):
+        raise TypeError("set_adaptive_threads: on must be True or False, got %r" % (on,))
+    return bool(lib.pn_set_adaptive_threads(int(on)))
+
+
+def training_threads():
+    """What this thread's last training loop measured: {"one": seconds per step on one thread,
+    "all": on every thread (None where not measured), "last": the thread count of its last block}."""
+    out = ffi.new("double[2]")
+    last = ffi.new("int *")
+    lib.pn_training_threads(out, out + 1, last)
+    return {"one": out[0] or None, "all": out[1] or None, "last": int(last[0])}
 
 
 def build_info():

@@ -71,6 +71,47 @@ def test_training_is_reproducible_and_independent_of_thread_count(threads, name)
     assert np.all(np.isfinite(a[0]))
 
 
+@pytest.fixture
+def adaptive():
+    before = pynet.set_adaptive_threads(True)
+    yield
+    pynet.set_adaptive_threads(before)
+
+
+def fit_run(threads, adapt, steps=120, seed=7):
+    """fit with Adam over `steps` steps of batch 32: long enough for the loop's first blocks on two
+    threads and on one (csrc/train.c runs 8-step blocks on each before it settles)."""
+    d = synthetic(rows=steps * 32, features=60)
+    pynet.set_threads(threads)
+    pynet.set_adaptive_threads(adapt)
+    m = make_net("relu", d.X.cols, d.y.cols, seed)
+    h = pynet.fit(m, d, epochs=1, batch=32, optimizer="adam", rate=1e-3, progress=False)
+    return h.losses, [l.w.data.copy() for l in m.layers], pynet.training_threads()
+
+
+def test_adaptive_threads_measure_both_counts_and_change_no_bit(threads, adaptive):
+    """With adaptive threads (the default) the loop runs blocks of steps on two threads and on one and
+    times both; the weights and losses are those of a fixed one-thread and a fixed two-thread run, to
+    the bit. Pinned (set_adaptive_threads(False)), it measures nothing and runs every step on two."""
+    adapt = fit_run(2, True)
+    pinned = fit_run(2, False)
+    one = fit_run(1, True)
+    assert adapt[2]["one"] > 0 and adapt[2]["all"] > 0
+    assert pinned[2] == {"one": None, "all": None, "last": 2}
+    assert one[2] == {"one": None, "all": None, "last": 1}   # nothing to choose between
+    for other in (pinned, one):
+        np.testing.assert_array_equal(adapt[0], other[0])
+        for wa, wo in zip(adapt[1], other[1]):
+            np.testing.assert_array_equal(wa, wo)
+
+
+def test_set_adaptive_threads_takes_a_bool_and_returns_the_previous(adaptive):
+    assert pynet.set_adaptive_threads(False) is True
+    assert pynet.set_adaptive_threads(True) is False
+    with pytest.raises(TypeError, match="set_adaptive_threads: on must be True or False, got 'no'"):
+        pynet.set_adaptive_threads("no")
+
+
 @pytest.mark.parametrize("simd", ["avx2", "portable"])
 def test_every_kernel_trains_the_same_model_to_rounding(threads, simd):
     """The SIMD paths differ only in rounding (fused multiply-adds, exp to 1 ulp), so a short run
