@@ -103,8 +103,12 @@ typedef struct pn_adam_args {
 } pn_adam_args;
 
 /* w, m, s, dw are n doubles each (they may not overlap); the update of optim.c's adam(), the same
- * bits for every SIMD level and thread count. */
-void pn_adam_kernel(double *w, const double *dw, double *m, double *s, size_t n, const pn_adam_args *a);
+ * bits for every SIMD level and thread count. Returns the sum of the new weights (in an order that
+ * may vary: only whether it is finite is used). */
+double pn_adam_kernel(double *w, const double *dw, double *m, double *s, size_t n, const pn_adam_args *a);
+/* The homework's SGD step on n weights, v = dw − decay·w + momentum·v, w += rate·v, threaded; returns
+ * the sum of the new weights as pn_adam_kernel does. */
+double pn_sgd_kernel(double *w, double *v, const double *dw, size_t n, double rate, double momentum, double decay);
 /* Σ x[i]², summed in an order fixed by n alone (the same for every SIMD level and thread count). */
 double pn_sum_squares(const double *x, size_t n);
 /* x[i] ← x[i]·f. */

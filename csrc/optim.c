@@ -7,17 +7,12 @@
 #include <math.h>
 #include <string.h>
 
-/* The SGD step over n weights; returns the sum of the new weights, computed in the same pass: it is
- * NaN or infinite when any weight is (train_steps' divergence check costs no extra pass). */
+/* The SGD step over n weights (optim_kernels.c: threaded); returns the sum of the new weights,
+ * computed in the same pass: it is NaN or infinite when any weight is (train_steps' divergence check
+ * costs no extra pass). */
 static double sgd(double *w, double *v, const double *dw, size_t n, double rate, double momentum, double decay)
 {
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = dw[i] - decay * w[i] + momentum * v[i];
-        w[i] += rate * v[i];
-        sum += w[i];
-    }
-    return sum;
+    return pn_sgd_kernel(w, v, dw, n, rate, momentum, decay);
 }
 
 int pn_update_layer(layer *l, double rate, double momentum, double decay, double *sum)
@@ -94,12 +89,7 @@ static double adam(double *w, const double *dw, double *m, double *s, size_t n, 
                    double beta2, double eps, double decay, double correction1, double correction2, double scale)
 {
     pn_adam_args a = {rate, beta1, beta2, eps, decay, correction1, correction2, scale};
-    pn_adam_kernel(w, dw, m, s, n, &a);
-    /* the sum of the new weights, for train_steps' divergence check: a pass of its own here (the kernel
-     * stays bit-identical across SIMD levels), small beside Adam's square roots and divisions */
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += w[i];
-    return sum;
+    return pn_adam_kernel(w, dw, m, s, n, &a);   /* with the new weights' sum, for the divergence check */
 }
 
 int pn_adam_update_layer(layer *l, double rate, double beta1, double beta2, double eps, double decay,
