@@ -37,7 +37,7 @@ test: ctest pytest
 # is left out: ASan's quarantine holds freed memory by design. 713 tests, 1.5-3.5 minutes (build included)
 # on a shared 2-core machine.
 ASAN_DIR = build/asan
-ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py \
+ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_gemm_f32.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py \
               tests/test_nonfinite.py
 asan-pytest:
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)

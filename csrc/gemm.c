@@ -7,13 +7,19 @@
  * below, chosen at run time by simd.c) computes MR × NR tiles of C. Threads split C into disjoint blocks of
  * whole tiles; the k dimension is never split and its blocking depends only on k, so every element
  * of C is summed by one thread in the same order whatever the thread count: results are
- * reproducible bit for bit for a given kernel. */
+ * reproducible bit for bit for a given kernel.
+ *
+ * The float32 mode (pn_set_matmul_f32, gemm_f32; fit's matmul="float32") runs the same driver with
+ * both operands always packed, rounded to float32 as they are copied, and float32 microkernels that
+ * store into the double C after each k block: twice the arithmetic per instruction and half the
+ * bytes per panel. Its bits are defined by gemm_f32_reference and are the same on every SIMD level. */
 #if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L   /* posix_memalign, pthread keys */
 #endif
 #include "internal.h"
 #include "gemm_kernels.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +126,26 @@ static void kernel_portable(int k, const double *a, ptrdiff_t rs_a, ptrdiff_t cs
 
 static const pn_gemm_kernel portable = {"portable", PORTABLE_MR, PORTABLE_NR, kernel_portable};
 
+/* The portable float32-product kernel (gemm_kernels.h): a 4 × 8 tile with fmaf, which is what the
+ * SIMD kernels' fused multiply-adds compute, so every level gives the same bits. */
+enum { PORTABLE32_MR = 4, PORTABLE32_NR = 8 };
+
+static void kernel_f32_portable(int k, const float *a, const float *b, double *c, ptrdiff_t ldc, int m, int n,
+                                const double *alpha, const double *beta)
+{
+    float acc[PORTABLE32_MR][PORTABLE32_NR] = {{0}};
+    for (int p = 0; p < k; p++, a += PORTABLE32_MR, b += PORTABLE32_NR)
+        for (int i = 0; i < PORTABLE32_MR; i++)
+            for (int j = 0; j < PORTABLE32_NR; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double *cij = c + i * ldc + j, x = (double)acc[i][j];
+            *cij = *beta == 0 ? *alpha * x : *alpha * x + *beta * *cij;
+        }
+}
+
+static const pn_gemm_kernel_f32 portable_f32 = {"portable", PORTABLE32_MR, PORTABLE32_NR, kernel_f32_portable};
+
 /* ---- choosing the kernel ----------------------------------------------------------------------- */
 
 /* The microkernel of each level simd.c may choose (PN_SIMD_PORTABLE, PN_SIMD_AVX2, PN_SIMD_AVX512). */
@@ -127,6 +153,24 @@ static const pn_gemm_kernel *const kernels[] = {
     [PN_SIMD_PORTABLE] = &portable, [PN_SIMD_AVX2] = &pn_gemm_avx2, [PN_SIMD_AVX512] = &pn_gemm_avx512};
 
 static const pn_gemm_kernel *active_kernel(void) { return kernels[pn_simd_level()]; }
+
+static const pn_gemm_kernel_f32 *const kernels_f32[] = {
+    [PN_SIMD_PORTABLE] = &portable_f32, [PN_SIMD_AVX2] = &pn_gemm_f32_avx2, [PN_SIMD_AVX512] = &pn_gemm_f32_avx512};
+
+static const pn_gemm_kernel_f32 *active_kernel_f32(void) { return kernels_f32[pn_simd_level()]; }
+
+/* ---- float32 products: the switch ------------------------------------------------------------ */
+
+/* Whether pn_gemm on this thread computes in float32 (pn_set_matmul_f32): the training loop sets it
+ * for its steps when asked (train_config.matmul), every other caller gets float64. */
+static _Thread_local int matmul_f32;
+
+int pn_set_matmul_f32(int on)
+{
+    int before = matmul_f32;
+    matmul_f32 = on != 0;
+    return before;
+}
 
 /* ---- packing ----------------------------------------------------------------------------------- */
 
@@ -176,6 +220,61 @@ static void pack_panels(int count, int depth, int width, const double *src, ptrd
     }
 }
 
+/* pack_panels for the float32 mode: the values rounded to float, and a last, partial panel padded
+ * with zeros to `width`, so the float32 kernels always compute whole tiles. The loops below are
+ * inlined with constant widths so that they vectorise (a conversion of 8 doubles per instruction on
+ * the plain side; 8 rows read side by side on the transposed one). */
+ALWAYS_INLINE void convert_rows(int depth, const int width, int w, const double *s, ptrdiff_t cs, float *dst)
+{
+    if (w == width) {
+        for (int p = 0; p < depth; p++)
+            for (int j = 0; j < width; j++) dst[(size_t)p * width + j] = (float)s[p * cs + j];
+        return;
+    }
+    for (int p = 0; p < depth; p++)
+        for (int j = 0; j < width; j++) dst[(size_t)p * width + j] = j < w ? (float)s[p * cs + j] : 0.0f;
+}
+
+ALWAYS_INLINE void convert_columns(int depth, const int width, int w, const double *s, ptrdiff_t rs, ptrdiff_t cs,
+                                   float *dst)
+{
+    if (w == width) {
+        for (int p = 0; p < depth; p++)
+            for (int t = 0; t < width; t++) dst[(size_t)p * width + t] = (float)s[t * rs + p * cs];
+        return;
+    }
+    for (int p = 0; p < depth; p++)
+        for (int t = 0; t < width; t++) dst[(size_t)p * width + t] = t < w ? (float)s[t * rs + p * cs] : 0.0f;
+}
+
+static void pack_panels_f32(int count, int depth, int width, const double *src, ptrdiff_t rs, ptrdiff_t cs,
+                            float *dst)
+{
+    for (int t0 = 0; t0 < count; t0 += width, dst += (size_t)depth * width) {
+        int w = count - t0 < width ? count - t0 : width;
+        const double *s = src + t0 * rs;
+        if (rs == 1) {   /* the width direction is contiguous: rows of `width` values per p */
+            switch (width) {
+            case 32: convert_rows(depth, 32, w, s, cs, dst); break;
+            case 16: convert_rows(depth, 16, w, s, cs, dst); break;
+            case 8: convert_rows(depth, 8, w, s, cs, dst); break;
+            case 6: convert_rows(depth, 6, w, s, cs, dst); break;
+            case 4: convert_rows(depth, 4, w, s, cs, dst); break;
+            default: convert_rows(depth, width, w, s, cs, dst); break;
+            }
+        } else {         /* the depth direction is contiguous: a transpose */
+            switch (width) {
+            case 32: convert_columns(depth, 32, w, s, rs, cs, dst); break;
+            case 16: convert_columns(depth, 16, w, s, rs, cs, dst); break;
+            case 8: convert_columns(depth, 8, w, s, rs, cs, dst); break;
+            case 6: convert_columns(depth, 6, w, s, rs, cs, dst); break;
+            case 4: convert_columns(depth, 4, w, s, rs, cs, dst); break;
+            default: convert_columns(depth, width, w, s, rs, cs, dst); break;
+            }
+        }
+    }
+}
+
 /* ---- the blocked driver ------------------------------------------------------------------------ */
 
 typedef struct plan {
@@ -190,6 +289,7 @@ typedef struct plan {
     int kc;                 /* depth of every k block but the last */
     int pack_a, pack_b;
     pn_epilogue epi;
+    const pn_gemm_kernel_f32 *kern32;   /* the float32 mode's kernel, or NULL for float64 */
 } plan;
 
 /* What the plan does to a finished tile (rows i.., columns j.. of C) while it is in cache. */
@@ -240,6 +340,39 @@ static void run_block(const plan *P, int i0, int i1, int j0, int j1, double *buf
                         double *c = P->c + (ic + ir) * P->ldc + jc + jr;
                         K->kernel(kb, a + (ir / mr) * a_panel, rs_a, cs_a, bj, rs_b, c, P->ldc, rows, cols,
                                   &P->alpha, &beta);
+                        if (last && P->epi.kind != PN_EPI_NONE) finish_tile(P, ic + ir, jc + jr, rows, cols);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* run_block in the float32 mode: both operands always packed, as zero-padded float panels (the
+ * buffer's doubles hold twice as many floats; MC and NC are multiples of every kernel's MR and NR). */
+static void run_block_f32(const plan *P, int i0, int i1, int j0, int j1, double *buf)
+{
+    const pn_gemm_kernel_f32 *K = P->kern32;
+    const int mr = K->mr, nr = K->nr, mc_max = MC / mr * mr;
+    float *a_pack = (float *)buf, *b_pack = (float *)buf + (size_t)MC * KC;
+    for (int jc = j0; jc < j1; jc += NC) {
+        int nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int pc = 0; pc < P->k; pc += P->kc) {
+            int kb = P->k - pc < P->kc ? P->k - pc : P->kc;
+            int last = pc + kb == P->k;
+            double beta = pc == 0 ? P->beta : 1.0;
+            pack_panels_f32(nc, kb, nr, P->b + pc * P->rs_b + jc * P->cs_b, P->cs_b, P->rs_b, b_pack);
+            for (int ic = i0; ic < i1; ic += mc_max) {
+                int mc = i1 - ic < mc_max ? i1 - ic : mc_max;
+                pack_panels_f32(mc, kb, mr, P->a + ic * P->rs_a + pc * P->cs_a, P->rs_a, P->cs_a, a_pack);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int cols = nc - jr < nr ? nc - jr : nr;
+                    const float *bj = b_pack + (size_t)(jr / nr) * kb * nr;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int rows = mc - ir < mr ? mc - ir : mr;
+                        double *c = P->c + (ic + ir) * P->ldc + jc + jr;
+                        K->kernel(kb, a_pack + (size_t)(ir / mr) * kb * mr, bj, c, P->ldc, rows, cols, &P->alpha,
+                                  &beta);
                         if (last && P->epi.kind != PN_EPI_NONE) finish_tile(P, ic + ir, jc + jr, rows, cols);
                     }
                 }
@@ -345,12 +478,13 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     P.rs_b = tb ? 1 : ldb, P.cs_b = tb ? ldb : 1;
     int k_blocks = (k + KC - 1) / KC;
     P.kc = (k + k_blocks - 1) / k_blocks;     /* equal blocks: 785 → 4 × 197, not 3 × 256 + 17 */
-    const int mr = P.kern->mr, nr = P.kern->nr;
+    P.kern32 = matmul_f32 ? active_kernel_f32() : NULL;
+    const int mr = P.kern32 ? P.kern32->mr : P.kern->mr, nr = P.kern32 ? P.kern32->nr : P.kern->nr;
     /* The microkernel reads B row by row, so a transposed B is always packed; a plain one only when
      * it is wide enough for its rows to be far apart in memory. A transposed A is packed when many
      * column panels will reuse it; a plain A is read in place (its rows are contiguous runs). */
-    P.pack_b = tb || n > 4 * nr;
-    P.pack_a = ta && n > 2 * nr;
+    P.pack_b = tb || n > 4 * nr || P.kern32;
+    P.pack_a = (ta && n > 2 * nr) || P.kern32;
     P.epi = epi;
     pn_epilogue none = {PN_EPI_NONE, LINEAR};
     if (epi.kind == PN_EPI_ACTIVATE && epi.a == SOFTMAX) P.epi = none;   /* needs whole rows: after */
@@ -380,8 +514,9 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
             #pragma omp atomic write
             failed = 1;
         } else if (u0 < u1) {
-            if (by_cols) run_block(&P, 0, m, u0 * nr, u1 * nr < n ? u1 * nr : n, buf);
-            else run_block(&P, u0 * mr, u1 * mr < m ? u1 * mr : m, 0, n, buf);
+            void (*run)(const plan *, int, int, int, int, double *) = P.kern32 ? run_block_f32 : run_block;
+            if (by_cols) run(&P, 0, m, u0 * nr, u1 * nr < n ? u1 * nr : n, buf);
+            else run(&P, u0 * mr, u1 * mr < m ? u1 * mr : m, 0, n, buf);
         }
     }
     if (failed)
@@ -396,4 +531,42 @@ int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int
 {
     pn_epilogue none = {PN_EPI_NONE, LINEAR};
     return pn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, none);
+}
+
+int gemm_f32(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+             const double *b, int ldb, double beta, double *c, int ldc)
+{
+    pn_epilogue none = {PN_EPI_NONE, LINEAR};
+    int before = pn_set_matmul_f32(1);
+    int status = pn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, none);
+    pn_set_matmul_f32(before);
+    return status;
+}
+
+int gemm_f32_reference(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                       const double *b, int ldb, double beta, double *c, int ldc)
+{
+    int status = check_args("gemm_f32_reference", ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    if (status) return status;
+    if (m == 0 || n == 0) return PN_OK;
+    if (k == 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return PN_OK;
+    }
+    int blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;   /* as pn_gemm splits k */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double *cij = &c[(size_t)i * ldc + j];
+            for (int pc = 0; pc < k; pc += kc) {
+                float acc = 0.0f;
+                for (int p = pc; p < k && p < pc + kc; p++) {
+                    double aip = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                    double bpj = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                    acc = fmaf((float)aip, (float)bpj, acc);
+                }
+                double be = pc == 0 ? beta : 1.0, x = (double)acc;
+                *cij = be == 0 ? alpha * x : alpha * x + be * *cij;
+            }
+        }
+    return PN_OK;
 }

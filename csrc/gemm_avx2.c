@@ -3,7 +3,8 @@
  * a broadcast. Each step p loads one row of B (8 doubles) and broadcasts a(0..5, p) into 12 fused
  * multiply-adds. Edge tiles are separate instantiations: the row count is a compile-time constant,
  * a tile of at most 4 columns uses one vector per row, and only a partial last vector goes through
- * a mask (so full tiles keep every register for the arithmetic). Compiled for AVX2 by a function
+ * a mask (so full tiles keep every register for the arithmetic). Below it, the float32-product
+ * kernel (6 × 16 floats in 12 ymm, stored in double). Compiled for AVX2 by a function
  * attribute only; gemm.c calls it after checking the CPU. */
 #include "gemm_kernels.h"
 
@@ -96,6 +97,50 @@ TARGET static void kernel(int k, const double *a, ptrdiff_t rs_a, ptrdiff_t cs_a
 
 const pn_gemm_kernel pn_gemm_avx2 = {"avx2", MR, NR, kernel};
 
+/* ---- float32 products (gemm_kernels.h): a 6 × 16 tile in 12 ymm of 8 floats ------------------- */
+
+enum { MR32 = 6, NR32 = 16 };
+
+/* c[0..cols) ← alpha·(double)x + beta·c (x: 4 floats, cols ≤ 4), in double, under a mask. */
+TARGET INLINE void store4(double *c, __m128 x, int cols, __m256d va, __m256d vb, int add)
+{
+    __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(cols), _mm256_setr_epi64x(0, 1, 2, 3));
+    __m256d r = _mm256_mul_pd(va, _mm256_cvtps_pd(x));
+    if (add) r = _mm256_add_pd(r, _mm256_mul_pd(vb, _mm256_maskload_pd(c, mask)));
+    _mm256_maskstore_pd(c, mask, r);
+}
+
+TARGET static void kernel_f32(int k, const float *a, const float *b, double *c, ptrdiff_t ldc, int m, int n,
+                              const double *alpha, const double *beta)
+{
+    __m256 acc0[MR32], acc1[MR32];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR32; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR32, b += NR32) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR32; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+        }
+    }
+    const __m256d va = _mm256_set1_pd(*alpha), vb = _mm256_set1_pd(*beta);
+    const int add = *beta != 0;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR32; i++) {
+        if (i >= m) break;
+        double *ci = c + i * ldc;
+        __m128 parts[4] = {_mm256_castps256_ps128(acc0[i]), _mm256_extractf128_ps(acc0[i], 1),
+                           _mm256_castps256_ps128(acc1[i]), _mm256_extractf128_ps(acc1[i], 1)};
+        for (int g = 0; g < 4 && 4 * g < n; g++)
+            store4(ci + 4 * g, parts[g], n - 4 * g < 4 ? n - 4 * g : 4, va, vb, add);
+    }
+}
+
+const pn_gemm_kernel_f32 pn_gemm_f32_avx2 = {"avx2", MR32, NR32, kernel_f32};
+
 #else
 const pn_gemm_kernel pn_gemm_avx2 = {"avx2", 6, 8, 0};
+const pn_gemm_kernel_f32 pn_gemm_f32_avx2 = {"avx2", 6, 16, 0};
 #endif

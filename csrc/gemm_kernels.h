@@ -33,4 +33,24 @@ typedef struct pn_gemm_kernel {
 /* Defined in gemm_avx512.c / gemm_avx2.c on x86-64 with GCC or Clang; absent (NULL kernel) elsewhere. */
 extern const pn_gemm_kernel pn_gemm_avx512, pn_gemm_avx2;
 
+/* The float32-product microkernels (gemm's float32 mode, pn_set_matmul_f32). Both operands come
+ * packed as float32 panels padded with zeros to whole tiles: a(i, p) = a[p·MR + i], b(p, j) =
+ * b[p·NR + j]. The kernel computes the whole MR × NR tile
+ *     acc[i][j] = fmaf(a(i, p), b(p, j), acc[i][j])   for p = 0, 1, …, k−1, from acc = 0 (float32)
+ * and stores, for i < m and j < n only, in double (no fused multiply-add there):
+ *     c[i][j] = alpha·(double)acc[i][j]                 if beta == 0
+ *     c[i][j] = alpha·(double)acc[i][j] + beta·c[i][j]  otherwise.
+ * Every element goes through exactly these operations in every kernel (AVX-512, AVX2 + FMA, portable
+ * with fmaf), so all give the same bits. */
+typedef void pn_microkernel_f32(int k, const float *a, const float *b, double *c, ptrdiff_t ldc, int m, int n,
+                                const double *alpha, const double *beta);
+
+typedef struct pn_gemm_kernel_f32 {
+    const char *name;
+    int mr, nr;
+    pn_microkernel_f32 *kernel;
+} pn_gemm_kernel_f32;
+
+extern const pn_gemm_kernel_f32 pn_gemm_f32_avx512, pn_gemm_f32_avx2;
+
 #endif

@@ -136,6 +136,10 @@ static inline pn_epilogue pn_epilogue_activate(ACTIVATION a)
     return e;
 }
 
+/* Makes pn_gemm on this thread compute in float32 (on != 0) or float64, as gemm_f32 / gemm do;
+ * returns the previous setting. */
+int pn_set_matmul_f32(int on);
+
 /* gemm with an epilogue (gemm itself is pn_gemm with PN_EPI_NONE). */
 int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
             const double *b, int ldb, double beta, double *c, int ldc, pn_epilogue epi);

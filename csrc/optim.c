@@ -232,5 +232,7 @@ int pn_check_config(const char *fn, const train_config *c)
                        c->gamma);
     if (!(c->clip >= 0)) return pn_fail(PN_ERR_VALUE, "%s: clip must be >= 0 (0: off), got %g", fn, c->clip);
     if (!(c->l2 >= 0) || !isfinite(c->l2)) return pn_fail(PN_ERR_VALUE, "%s: l2 must be finite and >= 0, got %g", fn, c->l2);
+    if (c->matmul != PN_FLOAT64 && c->matmul != PN_FLOAT32)
+        return pn_fail(PN_ERR_VALUE, "%s: unknown matmul %d; valid: PN_FLOAT64=0, PN_FLOAT32=1", fn, (int)c->matmul);
     return PN_OK;
 }

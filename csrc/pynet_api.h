@@ -122,6 +122,15 @@ int gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int
          const double *b, int ldb, double beta, double *c, int ldc);
 int gemm_reference(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
                    const double *b, int ldb, double beta, double *c, int ldc);
+/* The same product with float32 arithmetic (fit's matmul="float32"): A and B rounded to float32, the
+ * products summed in float32 with fused multiply-adds within each block of k (k is cut into equal
+ * blocks of at most 256), C ← alpha·sum + beta·C in double after each block (beta = 1 after the first).
+ * gemm_f32_reference is that definition as a plain loop; gemm_f32 gives its bits on every SIMD level
+ * and thread count. */
+int gemm_f32(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+             const double *b, int ldb, double beta, double *c, int ldc);
+int gemm_f32_reference(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                       const double *b, int ldb, double beta, double *c, int ldc);
 
 /* ---- the homework's classifier ---------------------------------------------------------------- */
 int activate_matrix(matrix m, ACTIVATION a);             /* m ← f(m), in place (softmax per row) */
@@ -173,6 +182,7 @@ int train_model_losses(model m, data d, int batch, int iters, double rate, doubl
 /* ---- training beyond the homework ----------------------------------------------------------------- */
 typedef enum { PN_SGD, PN_ADAM } OPTIMIZER;
 typedef enum { PN_CONSTANT, PN_STEP, PN_COSINE } SCHEDULE;
+typedef enum { PN_FLOAT64, PN_FLOAT32 } MATMUL;
 
 typedef struct train_config {
     int batch;              /* rows per step */
@@ -190,6 +200,10 @@ typedef struct train_config {
     double clip;            /* > 0: rescale the gradient of the mean loss to global norm <= clip */
     double l2;              /* L2 penalty (l2/2)·Σ‖w‖² on the batch's summed loss, in the gradient before
                                clipping and the optimiser (scikit-learn's alpha; biases are not penalised) */
+    MATMUL matmul;          /* the training step's products: PN_FLOAT64, or PN_FLOAT32 (operands rounded to
+                               float32 as gemm packs them, summed in float32 within each k block of at most
+                               256 terms, in float64 across blocks); weights, moments and everything else
+                               stay float64 */
 } train_config;
 
 train_config default_train_config(void);          /* the homework's: SGD, constant rate, no clipping */

@@ -93,7 +93,7 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
  * thread and all measured faster per step (the median of its last three blocks), and runs a short
  * block on the other again once its figure is two seconds old. Every kernel gives the same bits for any thread count, so this changes
  * timings only, never results. The figures are per thread of the caller and are forgotten when the
- * work changes shape (another model, batch or data width). */
+ * work changes shape (another model, batch, data width or matmul precision). */
 enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
 #define BLOCK_SECONDS 0.1    /* a block on the faster choice lasts about this long */
 #define RECHECK_SECONDS 2.0  /* the other choice is measured again once its figure is this old */
@@ -119,9 +119,9 @@ void pn_training_threads(double *one, double *all, int *last)
     if (last) *last = tune.last_threads;
 }
 
-static long work_key(model m, data d, int batch)
+static long work_key(model m, data d, const train_config *c)
 {
-    long key = (long)batch * 1000003L + d.X.cols;
+    long key = ((long)c->batch * 1000003L + d.X.cols) * 2 + (c->matmul == PN_FLOAT32);
     for (int i = 0; i < m.n; i++) key = key * 31 + m.layers[i].w.rows * 7919L + m.layers[i].w.cols;
     return key;
 }
@@ -232,13 +232,14 @@ static int run_steps(const char *fn, model m, data d, const train_config *c, int
     }
     int all = pn_threads();
     int adapt = all > 1 && pn_adaptive_threads();
-    long key = work_key(m, d, batch);
+    long key = work_key(m, d, c);
     if (tune.key != key || tune.all != all || !adapt) {   /* figures for other work are no guide */
         memset(&tune, 0, sizeof tune);
         tune.key = key;
         tune.all = all;
         tune.current = 1;
     }
+    int matmul_before = pn_set_matmul_f32(c->matmul == PN_FLOAT32);
     for (int s = 0; s < steps && !status;) {
         /* The first step of a call may grow buffers: it runs on the current choice, untimed. */
         int which = tune.current, n = s == 0 ? 1 : adapt ? next_block(&tune, steps - s, &which) : steps - s;
@@ -252,6 +253,7 @@ static int run_steps(const char *fn, model m, data d, const train_config *c, int
         pn_use_threads(before);
         if (adapt && !status && s > 1 && n > 1) block_done(&tune, which, n, seconds);
     }
+    pn_set_matmul_f32(matmul_before);
     m.layers[0].in = (matrix){0, 0, NULL};   /* it pointed at the batch buffer, which goes now */
     free_data(b);
     free_matrix(dL);

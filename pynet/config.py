@@ -14,11 +14,12 @@ import inspect
 
 from ._native import INT_MAX, _index, _number, check, ffi, lib
 
-__all__ = ["Option", "OPTIONS", "OPTIONS_BY_NAME", "OPTIMIZERS", "SCHEDULES", "defaults", "make_config", "train_config",
+__all__ = ["Option", "OPTIONS", "OPTIONS_BY_NAME", "OPTIMIZERS", "SCHEDULES", "MATMULS", "defaults", "make_config", "train_config",
            "user_options", "check_options"]
 
 OPTIMIZERS = {"sgd": lib.PN_SGD, "adam": lib.PN_ADAM}
 SCHEDULES = {"constant": lib.PN_CONSTANT, "step": lib.PN_STEP, "cosine": lib.PN_COSINE}
+MATMULS = {"float64": lib.PN_FLOAT64, "float32": lib.PN_FLOAT32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,9 @@ OPTIONS = (
     Option("clip", float, "clip each step's gradient (of the mean loss) to this global norm (0: off)", "NORM"),
     Option("l2", float, "L2 penalty (l2/2)*sum(w^2) on each batch's summed loss, in the gradient before "
                         "clipping and the optimiser (scikit-learn's alpha; 0: off)", "ALPHA"),
+    Option("matmul", MATMULS, "precision of the training step's products: float64, or float32 (about twice as "
+                              "fast; operands rounded to float32, sums of up to 256 terms in float32; weights, "
+                              "optimiser state and evaluation stay float64)"),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 

@@ -187,10 +187,17 @@ def axpy_matrix(a, x, y):
     return _adopt(call(lib.axpy_matrix, _number(a, "a"), x._m[0], y._m[0]))
 
 
-def gemm(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, out=None, reference=False):
+_PRECISIONS = ("float64", "float32")
+
+
+def gemm(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, out=None, reference=False,
+         precision="float64"):
     """out = alpha·op(a)·op(b) + beta·out, where op transposes when its flag is set — the C core's
-    GEMM. ``reference=True`` runs the plain triple loop instead (for checking). Returns out (a new
-    Matrix when out is None)."""
+    GEMM. ``reference=True`` runs the plain triple loop instead (for checking). ``precision="float32"``
+    is the arithmetic of fit's ``matmul="float32"``: a and b rounded to float32, sums in float32 within
+    blocks of at most 256 terms of k, out in float64. Returns out (a new Matrix when out is None)."""
+    if precision not in _PRECISIONS:
+        raise ValueError("gemm: unknown precision %r; valid: %s" % (precision, ", ".join(_PRECISIONS)))
     a, b = as_matrix(a, "a"), as_matrix(b, "b")
     m, k = (a.cols, a.rows) if transpose_a else (a.rows, a.cols)
     k2, n = (b.cols, b.rows) if transpose_b else (b.rows, b.cols)
@@ -202,7 +209,8 @@ def gemm(a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0, out
         out = as_matrix(out, "out", writable=True)
         if out.shape != (m, n):
             raise ValueError("gemm: out is %dx%d but op(a)·op(b) is %dx%d" % (out.rows, out.cols, m, n))
-    fn = lib.gemm_reference if reference else lib.gemm
+    fn = {("float64", False): lib.gemm, ("float64", True): lib.gemm_reference, ("float32", False): lib.gemm_f32,
+          ("float32", True): lib.gemm_f32_reference}[precision, bool(reference)]
     check(fn(int(bool(transpose_a)), int(bool(transpose_b)), m, n, k, _number(alpha, "alpha"),
              a._m.data, max(a.cols, 1), b._m.data, max(b.cols, 1), _number(beta, "beta"),
              out._m.data, max(out.cols, 1)))

@@ -47,6 +47,7 @@ SETTINGS = {
                                            validation=0.2, clip=1.0, l2=1e-3),
     "adam-step-patience": dict(optimizer="adam", rate=3e-3, schedule="step", step_size=1, gamma=0.7, batch=50,
                                validation=0.25, patience=3),
+    "adam-float32-products": dict(optimizer="adam", rate=3e-3, batch=32, matmul="float32", validation=0.2),
 }
 
 

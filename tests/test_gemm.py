@@ -251,11 +251,12 @@ def test_no_read_past_the_end_of_any_operand():
                         B = at_page_end((n, k) if tb else (k, n), rng)
                         C = at_page_end((m, n), rng)
                         p = lambda x: ffi.cast("double *", ffi.from_buffer(x))
-                        for beta in (0.0, 1.0):
-                            assert lib.gemm(ta, tb, m, n, k, 1.0, p(A), A.shape[1], p(B), B.shape[1], beta,
-                                            p(C), n) == 0
                         ref = (A.T if ta else A) @ (B.T if tb else B)
-                        assert np.allclose(C, 2 * ref)   # beta = 1 added the product to itself
+                        for fn in (lib.gemm, lib.gemm_f32):   # float64, and float32 products
+                            for beta in (0.0, 1.0):
+                                assert fn(ta, tb, m, n, k, 1.0, p(A), A.shape[1], p(B), B.shape[1], beta,
+                                          p(C), n) == 0
+                            assert np.allclose(C, 2 * ref, rtol=1e-4, atol=1e-4)   # beta = 1 added it to itself
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", code] + KERNELS, capture_output=True, text=True, timeout=300)

@@ -114,6 +114,42 @@ static void test_gemm_against_reference(void)
             }
 }
 
+/* The float32 mode: gemm_f32 gives gemm_f32_reference's bits exactly, on every SIMD level the CPU
+ * has (partial tiles, several k blocks, beta = 0 over NaN and beta != 0), under the sanitizers. */
+static void test_gemm_f32_against_its_definition(void)
+{
+    set_seed(2);
+    const char *levels[] = {"auto", "avx512", "avx2", "portable"};
+    const int sizes[][3] = {{1, 1, 1}, {7, 33, 5}, {9, 17, 300}, {130, 70, 600}, {0, 4, 4}, {4, 4, 0}};
+    for (size_t v = 0; v < sizeof levels / sizeof levels[0]; v++) {
+        if (pn_set_simd(levels[v]) != PN_OK) {   /* not on this CPU */
+            pn_clear_error();
+            continue;
+        }
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                int ta = t & 1, tb = t >> 1, m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+                matrix a = ta ? random_matrix(k, m, 1) : random_matrix(m, k, 1);
+                matrix b = tb ? random_matrix(n, k, 1) : random_matrix(k, n, 1);
+                matrix c1 = random_matrix(m, n, 1), c2 = copy_matrix(c1);
+                int lda = a.cols > 1 ? a.cols : 1, ldb = b.cols > 1 ? b.cols : 1, ldc = n > 1 ? n : 1;
+                double beta = t == 3 ? 0.0 : 0.75;
+                if (beta == 0)
+                    for (int i = 0; i < m * n; i++) c1.data[i] = NAN;
+                CHECK(gemm_f32(ta, tb, m, n, k, 1.5, a.data, lda, b.data, ldb, beta, c1.data, ldc) == PN_OK);
+                CHECK(gemm_f32_reference(ta, tb, m, n, k, 1.5, a.data, lda, b.data, ldb, beta, c2.data, ldc) == PN_OK);
+                int same = 1;
+                for (int i = 0; i < m * n; i++) same &= memcmp(&c1.data[i], &c2.data[i], sizeof(double)) == 0;
+                CHECK(same);
+                free_matrix(a);
+                free_matrix(b);
+                free_matrix(c1);
+                free_matrix(c2);
+            }
+    }
+    pn_set_simd("auto");
+}
+
 static void test_errors_never_crash(void)
 {
     matrix a = make_matrix(2, 3), b = make_matrix(4, 5);
@@ -430,6 +466,7 @@ int main(void)
     test_worked_example();
     test_softmax();
     test_gemm_against_reference();
+    test_gemm_f32_against_its_definition();
     test_errors_never_crash();
     test_training();
     test_zero_width_batches();
