@@ -3,8 +3,10 @@
 Real MNIST (60,000 training digits in [0, 1], the 10,000 test digits), 784-256-10 relu with bias,
 Adam at rate 1e-3, batch 128, 2 epochs, trained by:
 
-- pynet ``fit`` (float64, the loop in C);
-- pynet ``MLPClassifier`` when ``from pynet import MLPClassifier`` works (skipped with a message if not);
+- pynet ``fit`` (the loop in C), with float64 products and with ``matmul="float32"`` (float32
+  products; weights and optimiser state float64);
+- pynet ``MLPClassifier`` likewise, when ``from pynet import MLPClassifier`` works (skipped with a
+  message if not);
 - scikit-learn's ``MLPClassifier`` (float64; hidden_layer_sizes=(256,), solver="adam",
   learning_rate_init=1e-3, batch_size=128, alpha=0, max_iter=2);
 - PyTorch float32 when torch is importable (never a dependency): nn.Sequential + CrossEntropyLoss +
@@ -28,6 +30,7 @@ usage: python benchmarks/bench_fit.py [--runs N] [--epochs E] [--threads N] [--n
 """
 import argparse
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -62,19 +65,19 @@ def pynet_model(seed):
     return pynet.make_mlp([784, HIDDEN, 10], pynet.RELU, bias=True)
 
 
-def run_pynet_fit(tr, te, epochs, seed):
+def run_pynet_fit(tr, te, epochs, seed, matmul="float64"):
     m = pynet_model(seed)
     t = time.perf_counter()
-    pynet.fit(m, tr, epochs=epochs, batch=BATCH, optimizer="adam", rate=RATE, progress=False)
+    pynet.fit(m, tr, epochs=epochs, batch=BATCH, optimizer="adam", rate=RATE, progress=False, matmul=matmul)
     seconds = time.perf_counter() - t
     return seconds / epochs, pynet.accuracy_model(m, te)
 
 
-def run_pynet_estimator(tr, te, epochs, seed):
+def run_pynet_estimator(tr, te, epochs, seed, matmul="float64"):
     from pynet import MLPClassifier
     X, y = tr.X.data, tr.y.data.argmax(1)
     clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), solver="adam", learning_rate_init=RATE, batch_size=BATCH,
-                        alpha=0.0, max_iter=epochs, random_state=seed)
+                        alpha=0.0, max_iter=epochs, random_state=seed, matmul=matmul)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()
@@ -223,10 +226,13 @@ def main(argv=None):
     print("pynet: %s; OMP_WAIT_POLICY / GOMP_SPINCOUNT: %s" % (pynet.build_info(), ", ".join(
         "%s=%s" % (k, os.environ[k]) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ)
         or "unset (pynet loads its OpenMP runtime with PASSIVE and GOMP_SPINCOUNT=10000)"))
-    contenders = [("pynet fit (float64)", run_pynet_fit)]
+    contenders = [("pynet fit (float64)", run_pynet_fit),
+                  ("pynet fit (matmul float32)", functools.partial(run_pynet_fit, matmul="float32"))]
     try:
         from pynet import MLPClassifier  # noqa: F401
         contenders.append(("pynet MLPClassifier (float64)", run_pynet_estimator))
+        contenders.append(("pynet MLPClassifier (matmul float32)",
+                           functools.partial(run_pynet_estimator, matmul="float32")))
     except ImportError:
         print("pynet MLPClassifier: not importable here (from pynet import MLPClassifier failed), skipped")
     contenders.append(("scikit-learn MLPClassifier (float64)", run_sklearn))
@@ -251,10 +257,12 @@ def main(argv=None):
     print("|---|---:|---:|")
     for name, (med, lo, hi, acc) in results.items():
         print("| %s | %.3f (%.3f–%.3f) | %.2f%% |" % (name, med, lo, hi, 100 * acc))
-    ours = results["pynet fit (float64)"][0]
-    for name, (med, *_rest) in results.items():
-        if not name.startswith("pynet fit"):
-            print("pynet fit / %s: %.2f×" % (name, ours / med))
+    for mine in ("pynet fit (float64)", "pynet fit (matmul float32)"):
+        ours = results[mine][0]
+        for name, (med, *_rest) in results.items():
+            if not name.startswith("pynet"):
+                print("%s / %s: %.2f× the time, test accuracy %+.2f points" % (
+                    mine, name, ours / med, 100 * (results[mine][3] - results[name][3])))
     if not a.no_busy:
         rows, (quiet_one, quiet_all) = busy_table()
         print()

@@ -108,8 +108,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``input_dropout``, ``schedule`` ('constant', 'step', 'cosine'), ``warmup``, ``step_size``
     (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``layer_norm`` (True:
     every hidden layer normalises its pre-activation, make_layer's ``norm=True``), ``matmul``
-    ('float64', or 'float32': the training step's products in float32, about twice as fast; see
-    pynet.fit), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).
+    ('float64', or 'float32': the training step's products in float32, 1.7-1.8x their float64
+    throughput on AVX-512; see pynet.fit), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).
 
     Fitted attributes: ``classes_``, ``n_features_in_`` (and ``feature_names_in_`` for a
     DataFrame), ``n_layers_``, ``n_outputs_``, ``out_activation_`` ('softmax'), ``coefs_`` and
