@@ -349,12 +349,16 @@ static void run_block(const plan *P, int i0, int i1, int j0, int j1, double *buf
 }
 
 /* run_block in the float32 mode: both operands always packed, as zero-padded float panels (the
- * buffer's doubles hold twice as many floats; MC and NC are multiples of every kernel's MR and NR). */
-static void run_block_f32(const plan *P, int i0, int i1, int j0, int j1, double *buf)
+ * buffer's doubles hold twice as many floats; MC and NC are multiples of every kernel's MR and NR).
+ * With `shared` (threads splitting C by columns, all calling this with the same rows), the threads
+ * pack op(A) together into `shared` — thread t of nt its share of the row panels — between two
+ * barriers, instead of each packing all of it. The values packed are the same either way. */
+static void run_block_f32_shared(const plan *P, int i0, int i1, int j0, int j1, double *buf, float *shared, int t,
+                                 int nt)
 {
     const pn_gemm_kernel_f32 *K = P->kern32;
     const int mr = K->mr, nr = K->nr, mc_max = MC / mr * mr;
-    float *a_pack = (float *)buf, *b_pack = (float *)buf + (size_t)MC * KC;
+    float *a_pack = shared ? shared : (float *)buf, *b_pack = (float *)buf + (size_t)MC * KC;
     for (int jc = j0; jc < j1; jc += NC) {
         int nc = j1 - jc < NC ? j1 - jc : NC;
         for (int pc = 0; pc < P->k; pc += P->kc) {
@@ -364,7 +368,17 @@ static void run_block_f32(const plan *P, int i0, int i1, int j0, int j1, double 
             pack_panels_f32(nc, kb, nr, P->b + pc * P->rs_b + jc * P->cs_b, P->cs_b, P->rs_b, b_pack);
             for (int ic = i0; ic < i1; ic += mc_max) {
                 int mc = i1 - ic < mc_max ? i1 - ic : mc_max;
-                pack_panels_f32(mc, kb, mr, P->a + ic * P->rs_a + pc * P->cs_a, P->rs_a, P->cs_a, a_pack);
+                const double *a = P->a + ic * P->rs_a + pc * P->cs_a;
+                if (shared) {
+                    int panels = (mc + mr - 1) / mr, q0 = panels * t / nt, q1 = panels * (t + 1) / nt;
+                    int r0 = q0 * mr, r1 = q1 * mr < mc ? q1 * mr : mc;
+                    #pragma omp barrier
+                    if (r0 < r1) pack_panels_f32(r1 - r0, kb, mr, a + r0 * P->rs_a, P->rs_a, P->cs_a,
+                                                 a_pack + (size_t)q0 * kb * mr);
+                    #pragma omp barrier
+                } else {
+                    pack_panels_f32(mc, kb, mr, a, P->rs_a, P->cs_a, a_pack);
+                }
                 for (int jr = 0; jr < nc; jr += nr) {
                     int cols = nc - jr < nr ? nc - jr : nr;
                     const float *bj = b_pack + (size_t)(jr / nr) * kb * nr;
@@ -379,6 +393,11 @@ static void run_block_f32(const plan *P, int i0, int i1, int j0, int j1, double 
             }
         }
     }
+}
+
+static void run_block_f32(const plan *P, int i0, int i1, int j0, int j1, double *buf)
+{
+    run_block_f32_shared(P, i0, i1, j0, j1, buf, NULL, 0, 1);
 }
 
 /* Per-thread packing buffer, allocated on a thread's first gemm and kept, so later calls allocate
@@ -448,8 +467,9 @@ static void scale_c(int m, int n, double beta, double *c, int ldc)
     }
 }
 
-/* Work below this many multiply-adds runs on one thread: waking a second costs more than it saves. */
-enum { THREADED_WORK = 1 << 16 };
+/* Work below this many multiply-adds runs on one thread: waking a second costs more than it saves.
+ * Up to MAX_SHARING threads share the float32 mode's packing of A. */
+enum { THREADED_WORK = 1 << 16, MAX_SHARING = 64 };
 
 int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
             const double *b, int ldb, double beta, double *c, int ldc, pn_epilogue epi)
@@ -500,6 +520,10 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     int units = by_cols ? col_tiles : row_tiles;
     if (threads > units) threads = units;
     int failed = 0;
+    /* The float32 mode's threads pack A together when they split C by columns (every unit then has
+     * a thread, so all of them reach the barriers). */
+    int coop = P.kern32 && by_cols && threads > 1 && threads <= MAX_SHARING;
+    double *bufs[MAX_SHARING];
 
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -513,7 +537,16 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
         if (!buf) {
             #pragma omp atomic write
             failed = 1;
-        } else if (u0 < u1) {
+        }
+        if (coop && nt == threads) {   /* (nt < threads only if OpenMP gave fewer: no sharing then) */
+            bufs[t] = buf;
+            #pragma omp barrier
+            int any_failed;
+            #pragma omp atomic read
+            any_failed = failed;
+            if (!any_failed)
+                run_block_f32_shared(&P, 0, m, u0 * nr, u1 * nr < n ? u1 * nr : n, buf, (float *)bufs[0], t, nt);
+        } else if (buf && u0 < u1) {
             void (*run)(const plan *, int, int, int, int, double *) = P.kern32 ? run_block_f32 : run_block;
             if (by_cols) run(&P, 0, m, u0 * nr, u1 * nr < n ? u1 * nr : n, buf);
             else run(&P, u0 * mr, u1 * mr < m ? u1 * mr : m, 0, n, buf);
