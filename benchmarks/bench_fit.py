@@ -12,8 +12,8 @@ Adam at rate 1e-3, batch 128, 2 epochs, trained by:
 - PyTorch float32 when torch is importable (never a dependency): nn.Sequential + CrossEntropyLoss +
   torch.optim.Adam over a shuffled index per epoch, the usual loop.
 
-Each is run 3 times; the table gives the median seconds per epoch (the runs' range beside it) and
-the test accuracy after the 2 epochs (of the median run). Then the step under load: with another
+Each is run 3 times (seeds 0, 1, 2); the table gives the median seconds per epoch (the runs' range
+beside it) and the mean test accuracy after the 2 epochs over the three seeds (their range beside it). Then the step under load: with another
 process spinning on one core, the seconds per training step of pynet with every thread against one
 thread: pynet's default (adaptive threads: the loop runs on whichever of one thread and all it
 measures faster; a short spin before sleeping), the threads pinned, and passive waits.
@@ -248,20 +248,24 @@ def main(argv=None):
             runs = [fn(tr, te, a.epochs, seed) for seed in range(a.runs)]
         runs.sort()
         mid = runs[len(runs) // 2]
-        results[name] = (mid[0], runs[0][0], runs[-1][0], mid[1])
-        print("  %-40s %.3f s/epoch (%.3f-%.3f), test acc. %.2f%%" % (name, mid[0], runs[0][0], runs[-1][0],
-                                                                      100 * mid[1]), flush=True)
+        accs = [acc for _, acc in runs]
+        results[name] = (mid[0], runs[0][0], runs[-1][0], statistics.mean(accs), min(accs), max(accs))
+        print("  %-40s %.3f s/epoch (%.3f-%.3f), test acc. mean %.2f%% (%.2f-%.2f)" % (
+            name, mid[0], runs[0][0], runs[-1][0], 100 * statistics.mean(accs), 100 * min(accs), 100 * max(accs)),
+            flush=True)
     print("threadpoolctl: " + "; ".join(threadpools()))
     print()
-    print("| | s / epoch (median of %d; range) | test acc. after %d epochs |" % (a.runs, a.epochs))
+    print("| | s / epoch (median of %d; range) | test acc. after %d epochs (mean of the %d seeds; range) |"
+          % (a.runs, a.epochs, a.runs))
     print("|---|---:|---:|")
-    for name, (med, lo, hi, acc) in results.items():
-        print("| %s | %.3f (%.3f–%.3f) | %.2f%% |" % (name, med, lo, hi, 100 * acc))
+    for name, (med, lo, hi, acc, acc_lo, acc_hi) in results.items():
+        print("| %s | %.3f (%.3f–%.3f) | %.2f%% (%.2f–%.2f) |" % (name, med, lo, hi, 100 * acc, 100 * acc_lo,
+                                                              100 * acc_hi))
     for mine in ("pynet fit (float64)", "pynet fit (matmul float32)"):
         ours = results[mine][0]
         for name, (med, *_rest) in results.items():
             if not name.startswith("pynet"):
-                print("%s / %s: %.2f× the time, test accuracy %+.2f points" % (
+                print("%s / %s: %.2f× the time, mean test accuracy %+.2f points" % (
                     mine, name, ours / med, 100 * (results[mine][3] - results[name][3])))
     if not a.no_busy:
         rows, (quiet_one, quiet_all) = busy_table()

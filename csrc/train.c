@@ -87,12 +87,14 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
 /* ---- choosing the thread count, block by block ---------------------------------------------- */
 
 /* Two threads that wait on each other at every product are only worth having when both get a core.
- * With another process busy on one, a two-thread step took 1.2-2.8x its one-thread time here
+ * With another process busy on one, a two-thread step took 2.2-3.6x its one-thread time here
  * (docs/PERFORMANCE.md), and no wait policy fixes that without slowing the quiet case. So the loop
- * measures instead: it runs the steps in blocks, times each block, keeps running on whichever of one
- * thread and all measured faster per step (the median of its last three blocks), and runs a short
- * block on the other again once its figure is two seconds old. Every kernel gives the same bits for any thread count, so this changes
- * timings only, never results. The figures are per thread of the caller and are forgotten when the
+ * measures instead: it runs the steps in blocks, times each block, and keeps running on whichever of
+ * one thread and all measured faster per step (the median of its last three blocks). The other choice
+ * gets a short block again once its figures are two seconds old, and then (its old figures dropped:
+ * the load may have changed) every 0.1 s until it has three again, so that one unlucky block decides
+ * nothing for long. Every kernel gives the same bits for any thread count, so this changes timings
+ * only, never results. The figures are per thread of the caller and are forgotten when the
  * work changes shape (another model, batch, data width or matmul precision). */
 enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
 #define BLOCK_SECONDS 0.1    /* a block on the faster choice lasts about this long */
@@ -126,6 +128,9 @@ static long work_key(model m, data d, const train_config *c)
     return key;
 }
 
+/* How many of the three figures r holds. */
+static int known(const double r[3]) { return (r[0] > 0) + (r[1] > 0) + (r[2] > 0); }
+
 /* How many of `left` steps the next block runs, and on which choice (*which: 0 one thread, 1 all). */
 static int next_block(tuner *t, int left, int *which)
 {
@@ -134,7 +139,8 @@ static int next_block(tuner *t, int left, int *which)
     if (t->per_step[t->current] == 0) {
         *which = t->current;
         n = PROBE_STEPS;
-    } else if (t->per_step[other] == 0 || now - t->measured_at[other] > RECHECK_SECONDS) {
+    } else if (t->per_step[other] == 0 || now - t->measured_at[other] > RECHECK_SECONDS ||
+               (known(t->recent[other]) < 3 && now - t->measured_at[other] > BLOCK_SECONDS)) {
         *which = other;
         n = PROBE_STEPS;
     } else {
@@ -162,6 +168,8 @@ static double median_known(const double r[3])
 static void block_done(tuner *t, int which, int steps, double seconds)
 {
     double *r = t->recent[which];
+    if (r[0] > 0 && pn_seconds() - t->measured_at[which] > RECHECK_SECONDS)
+        r[0] = r[1] = r[2] = 0;   /* stale: the load may have changed; start this choice's figures afresh */
     r[2] = r[1];
     r[1] = r[0];
     r[0] = seconds / steps;
