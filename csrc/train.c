@@ -90,16 +90,17 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
  * With another process busy on one, a two-thread step took 2.2-3.6x its one-thread time here
  * (docs/PERFORMANCE.md), and no wait policy fixes that without slowing the quiet case. So the loop
  * measures instead: it runs the steps in blocks, times each block, and keeps running on whichever of
- * one thread and all measured faster per step (the median of its last three blocks). The other choice
- * gets a short block again once its figures are two seconds old, and then (its old figures dropped:
- * the load may have changed) every 0.1 s until it has three again, so that one unlucky block decides
- * nothing for long. Every kernel gives the same bits for any thread count, so this changes timings
- * only, never results. The figures are per thread of the caller and are forgotten when the
+ * one thread and all measured faster per step (the median of its last three blocks). At the start
+ * the other choice gets a short probe (about 20 ms, 2 to 8 steps) after every block until both have
+ * three figures, so that one unlucky probe decides nothing; after that, one probe whenever its newest
+ * figure is two seconds old. Every kernel gives the same bits for any thread count, so this changes
+ * timings only, never results. The figures are per thread of the caller and are forgotten when the
  * work changes shape (another model, batch, data width or matmul precision). */
 enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
 #define BLOCK_SECONDS 0.1    /* a block on the faster choice lasts about this long */
 #define RECHECK_SECONDS 2.0  /* the other choice is measured again once its figure is this old */
 #define KEEP_MARGIN 0.95     /* switch only for a step at least 5% faster */
+#define PROBE_SECONDS 0.02   /* a probe of the other choice lasts about this long (2 to 8 steps) */
 
 typedef struct tuner {
     long key;                /* the shape of the work the figures are for */
@@ -109,6 +110,7 @@ typedef struct tuner {
     double recent[2][3];     /* those figures, newest first (0: none) */
     double measured_at[2];   /* pn_seconds() of each newest figure */
     int current;             /* 0 or 1: the choice in use */
+    int starting;            /* until both choices have three figures, the other is measured every block */
     int last_threads;        /* the thread count of the last block */
 } tuner;
 
@@ -131,18 +133,29 @@ static long work_key(model m, data d, const train_config *c)
 /* How many of the three figures r holds. */
 static int known(const double r[3]) { return (r[0] > 0) + (r[1] > 0) + (r[2] > 0); }
 
+/* A probe's length: about PROBE_SECONDS by the figures known (2 to PROBE_STEPS steps), so that
+ * measuring the slower choice costs little even when a step is long. */
+static int probe_steps(const tuner *t, int which)
+{
+    double est = t->per_step[which] > 0 ? t->per_step[which] : t->per_step[1 - which];
+    if (!(est > 0)) return PROBE_STEPS;
+    double want = PROBE_SECONDS / est;
+    return want < 2 ? 2 : want > PROBE_STEPS ? PROBE_STEPS : (int)want;
+}
+
 /* How many of `left` steps the next block runs, and on which choice (*which: 0 one thread, 1 all). */
 static int next_block(tuner *t, int left, int *which)
 {
     double now = pn_seconds();
     int other = 1 - t->current, n;
+    if (t->starting && known(t->recent[0]) >= 3 && known(t->recent[1]) >= 3) t->starting = 0;
     if (t->per_step[t->current] == 0) {
         *which = t->current;
-        n = PROBE_STEPS;
+        n = probe_steps(t, t->current);
     } else if (t->per_step[other] == 0 || now - t->measured_at[other] > RECHECK_SECONDS ||
-               (known(t->recent[other]) < 3 && now - t->measured_at[other] > BLOCK_SECONDS)) {
+               (t->starting && known(t->recent[other]) < 3 && now - t->measured_at[other] > BLOCK_SECONDS)) {
         *which = other;
-        n = PROBE_STEPS;
+        n = probe_steps(t, other);
     } else {
         *which = t->current;
         double want = BLOCK_SECONDS / t->per_step[t->current];
@@ -168,8 +181,6 @@ static double median_known(const double r[3])
 static void block_done(tuner *t, int which, int steps, double seconds)
 {
     double *r = t->recent[which];
-    if (r[0] > 0 && pn_seconds() - t->measured_at[which] > RECHECK_SECONDS)
-        r[0] = r[1] = r[2] = 0;   /* stale: the load may have changed; start this choice's figures afresh */
     r[2] = r[1];
     r[1] = r[0];
     r[0] = seconds / steps;
@@ -246,6 +257,7 @@ static int run_steps(const char *fn, model m, data d, const train_config *c, int
         tune.key = key;
         tune.all = all;
         tune.current = 1;
+        tune.starting = 1;
     }
     int matmul_before = pn_set_matmul_f32(c->matmul == PN_FLOAT32);
     for (int s = 0; s < steps && !status;) {
