@@ -14,7 +14,7 @@ import pytest
 import pynet
 from pynet._native import ffi, lib
 
-from simd_levels import KERNELS
+from test_gemm import kernel, op, operands, ptr, run_gemm, threads  # noqa: F401  (fixtures and helpers)
 
 U32 = 2.0 ** -24
 
@@ -26,48 +26,9 @@ SHAPES = [
 ]
 
 
-@pytest.fixture(params=KERNELS)
-def kernel(request):
-    assert lib.pn_set_simd(request.param.encode()) == 0
-    yield request.param
-    lib.pn_set_simd(b"auto")
-
-
-@pytest.fixture
-def threads():
-    before = pynet.get_threads()
-    yield
-    pynet.set_threads(before)
-
-
-def ptr(x):
-    return ffi.cast("double *", x.ctypes.data) if x.size else ffi.NULL
-
-
-def ld(x):
-    assert x.size == 0 or x.strides[1] == 8
-    return max(x.strides[0] // 8 if x.shape[0] > 1 else 0, x.shape[1], 1)
-
-
 def run(fn, ta, tb, A, B, C, alpha=1.0, beta=0.0):
-    m, n = C.shape
-    k = A.shape[0] if ta else A.shape[1]
-    status = fn(int(ta), int(tb), m, n, k, alpha, ptr(A), ld(A), ptr(B), ld(B), beta, ptr(C), ld(C))
-    if status:
-        pynet._native.raise_last(status)
+    run_gemm(ta, tb, A, B, C, alpha, beta, fn=fn)
     return C
-
-
-def operands(rng, ta, tb, m, n, k, pad=0):
-    def stored(rows, cols):
-        full = rng.standard_normal((rows, cols + pad))
-        full[:, cols:] = np.nan   # any read of the padding would poison the result
-        return full[:, :cols]
-    return (stored(k, m) if ta else stored(m, k)), (stored(n, k) if tb else stored(k, n))
-
-
-def op(x, t):
-    return x.T if t else x
 
 
 def f32(x):
