@@ -16,6 +16,8 @@ memory, not copies. Matrices a layer returns (``forward_layer``'s result,
 ``backward_layer``'s result) belong to the layer and are overwritten by its next forward/backward.
 """
 
+import math
+
 import numpy as np
 
 from ._native import DivergedError, _index, _number, call, check, ffi, lib
@@ -27,7 +29,7 @@ from .data import Data, _data, data_handle, make_data, random_batch  # noqa: F40
 from .config import make_config
 from .diagnostics import Recorder, diagnostics_every
 from .layer import Layer, _LayerStore, _layer, backward_layer, forward_layer, make_layer, update_layer  # noqa: F401
-from .matrix import Matrix, as_matrix, _adopt
+from .matrix import Matrix, as_matrix, _adopt, random_matrix
 from .steps import run_steps
 
 __all__ = ["ACTIVATION", "Layer", "Model", "Data",
@@ -101,19 +103,36 @@ def make_model(layers):
     return model
 
 
-def make_mlp(sizes, activation, *, bias=False, dropout=0.0, input_dropout=0.0, norm=False):
+INITS = ("homework", "glorot")
+
+
+def make_mlp(sizes, activation, *, bias=False, dropout=0.0, input_dropout=0.0, norm=False, init="homework"):
     """A multi-layer perceptron: one make_layer(sizes[i], sizes[i + 1]) per pair of widths (inputs
     first, classes last), the hidden layers with ``activation`` and the last with SOFTMAX. ``bias``
     gives every layer a bias; ``input_dropout`` is the first layer's dropout, ``dropout`` every later
     layer's (the hidden units); ``norm`` gives every hidden layer layer normalisation (the output
-    layer never). The one builder the CLI, the estimator, the benchmarks and tryhw4.py use."""
+    layer never). ``init``: "homework" (make_layer's weights, uniform in ±√(2/inputs), biases 0) or
+    "glorot" (scikit-learn's MLPClassifier and Keras's: weights and biases uniform in
+    ±√(f/(inputs + outputs)), f = 2 when ``activation`` is LOGISTIC, else 6), drawn from pynet's one
+    generator after the homework's. The one builder the CLI, the estimator, the benchmarks and
+    tryhw4.py use."""
     sizes = list(sizes)
     if len(sizes) < 2:
         raise ValueError("make_mlp: need at least two sizes (inputs, ..., classes), got %r" % (sizes,))
+    if init not in INITS:
+        raise ValueError("make_mlp: unknown init %r; valid: %s" % (init, ", ".join(INITS)))
     last = len(sizes) - 2
-    return make_model([make_layer(sizes[i], sizes[i + 1], ACTIVATION.SOFTMAX if i == last else activation, bias=bias,
-                                  dropout=input_dropout if i == 0 else dropout, norm=norm and i != last)
-                       for i in range(last + 1)])
+    m = make_model([make_layer(sizes[i], sizes[i + 1], ACTIVATION.SOFTMAX if i == last else activation, bias=bias,
+                               dropout=input_dropout if i == 0 else dropout, norm=norm and i != last)
+                    for i in range(last + 1)])
+    if init == "glorot":
+        factor = 2.0 if _activation(activation) == ACTIVATION.LOGISTIC else 6.0
+        for l in m.layers:
+            bound = math.sqrt(factor / (l.w.rows + l.w.cols))
+            l.w.data[...] = random_matrix(l.w.rows, l.w.cols, bound).data
+            if l.b is not None:
+                l.b.data[...] = random_matrix(1, l.w.cols, bound).data
+    return m
 
 
 def _model(m):

@@ -109,7 +109,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``layer_norm`` (True:
     every hidden layer normalises its pre-activation, make_layer's ``norm=True``), ``matmul``
     ('float64', or 'float32': the training step's products in float32, 1.7-1.8x their float64
-    throughput on AVX-512; see pynet.fit), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).
+    throughput on AVX-512; see pynet.fit), ``init`` ('homework', make_layer's, the default; or 'glorot',
+    scikit-learn's initialisation: weights and biases uniform in ±√(f/(fan_in + fan_out)), f = 2 for
+    'logistic', else 6, from pynet's generator; see make_mlp), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).
 
     Fitted attributes: ``classes_``, ``n_features_in_`` (and ``feature_names_in_`` for a
     DataFrame), ``n_layers_``, ``n_outputs_``, ``out_activation_`` ('softmax'), ``coefs_`` and
@@ -126,7 +128,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  dropout=0.0, input_dropout=0.0, schedule="constant", warmup=0, step_size=None, gamma=0.1,
-                 min_rate=0.0, clip=0.0, layer_norm=False, matmul="float64", threads=None):
+                 min_rate=0.0, clip=0.0, layer_norm=False, matmul="float64", init="homework", threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -156,6 +158,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.clip = clip
         self.layer_norm = layer_norm
         self.matmul = matmul
+        self.init = init
         self.threads = threads
 
     # ---- parameters ---------------------------------------------------------------------------
@@ -217,7 +220,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         widths = (n_features,) + sizes + (len(self.classes_),)
         act = ACTIVATIONS[self.activation]
         m = make_mlp(widths, act, bias=True, dropout=self.dropout, input_dropout=self.input_dropout,
-                     norm=bool(self.layer_norm))
+                     norm=bool(self.layer_norm), init=self.init)
         m.labels = [str(c) for c in self.classes_]
         m.info = {"trained_by": "pynet.MLPClassifier"}
         self.model_ = m

@@ -153,3 +153,42 @@ def test_the_command_line_trains_with_float32_products(mnist_root, tmp_path):
     np.testing.assert_allclose(out["float32"], out["float64"], rtol=0, atol=1e-3)
     r = subprocess.run(args + ["--matmul", "half"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "half" in r.stderr and "float32" in r.stderr
+
+
+# ---- make_mlp(init=...): scikit-learn's initialisation, used with the float32 recipe in bench_fit ----
+
+@pytest.mark.parametrize("activation,factor", [("relu", 6.0), ("tanh", 6.0), ("logistic", 2.0)])
+def test_glorot_init_draws_uniform_weights_and_biases_within_sklearns_bound(activation, factor):
+    pynet.set_seed(4)
+    m = pynet.make_mlp([300, 200, 10], activation, bias=True, init="glorot")
+    for l in m.layers:
+        bound = np.sqrt(factor / (l.w.rows + l.w.cols))
+        for values in (l.w.data, l.b.data):
+            assert np.abs(values).max() <= bound
+            if values.size >= 200:                                  # uniform over the whole interval
+                assert np.abs(values).max() > 0.95 * bound and abs(values.mean()) < 0.1 * bound
+    pynet.set_seed(4)
+    again = pynet.make_mlp([300, 200, 10], activation, bias=True, init="glorot")
+    for a, b in zip(m.layers, again.layers):
+        np.testing.assert_array_equal(a.w.data, b.w.data)
+    pynet.set_seed(4)
+    homework = pynet.make_mlp([300, 200, 10], activation, bias=True)
+    assert not np.array_equal(homework.layers[0].w.data, m.layers[0].w.data)
+    assert 0.95 * np.sqrt(2.0 / 300) < np.abs(homework.layers[0].w.data).max() <= np.sqrt(2.0 / 300)
+    np.testing.assert_array_equal(homework.layers[0].b.data, 0.0)
+
+
+def test_an_unknown_init_is_refused_and_the_estimator_passes_init_on():
+    with pytest.raises(ValueError, match="make_mlp: unknown init 'he'; valid: homework, glorot"):
+        pynet.make_mlp([4, 3], "relu", init="he")
+    from pynet import MLPClassifier
+    d = problem(rows=256)
+    X, y = d.X.data, d.y.data.argmax(1)
+    biases = {}
+    for init in ("glorot", "homework"):
+        with pytest.warns(Warning):   # one epoch: ConvergenceWarning
+            clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1, random_state=0, init=init).fit(X, y)
+        biases[init] = np.abs(clf.intercepts_[0]).max()
+    # one epoch at rate 1e-3 moves a bias by ~1e-3: the homework's start at 0, Glorot's anywhere in ±0.33
+    assert biases["homework"] < 0.05 < 0.1 < biases["glorot"]
+    assert MLPClassifier().get_params()["init"] == "homework"
