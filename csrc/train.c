@@ -92,8 +92,8 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
  * measures instead: it runs the steps in blocks, times each block, and keeps running on whichever of
  * one thread and all measured faster per step (the median of its last three blocks). At the start
  * the other choice gets a short probe (about 20 ms, 2 to 8 steps) after every block until both have
- * three figures, so that one unlucky probe decides nothing; after that, one probe whenever its newest
- * figure is two seconds old. Every kernel gives the same bits for any thread count, so this changes
+ * three figures, so that one unlucky probe decides nothing; once the other's figures are two seconds
+ * old they are dropped and it is measured afresh the same way (the load may have changed). Every kernel gives the same bits for any thread count, so this changes
  * timings only, never results. The figures are per thread of the caller and are forgotten when the
  * work changes shape (another model, batch, data width or matmul precision). */
 enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
@@ -148,11 +148,17 @@ static int next_block(tuner *t, int left, int *which)
 {
     double now = pn_seconds();
     int other = 1 - t->current, n;
+    if (t->per_step[other] > 0 && now - t->measured_at[other] > RECHECK_SECONDS) {
+        /* stale: the load may have changed; measure the other choice afresh, three probes again */
+        memset(t->recent[other], 0, sizeof t->recent[other]);
+        t->per_step[other] = 0;
+        t->starting = 1;
+    }
     if (t->starting && known(t->recent[0]) >= 3 && known(t->recent[1]) >= 3) t->starting = 0;
     if (t->per_step[t->current] == 0) {
         *which = t->current;
         n = probe_steps(t, t->current);
-    } else if (t->per_step[other] == 0 || now - t->measured_at[other] > RECHECK_SECONDS ||
+    } else if (t->per_step[other] == 0 ||
                (t->starting && known(t->recent[other]) < 3 && now - t->measured_at[other] > BLOCK_SECONDS)) {
         *which = other;
         n = probe_steps(t, other);
@@ -187,7 +193,8 @@ static void block_done(tuner *t, int which, int steps, double seconds)
     t->per_step[which] = median_known(r);
     t->measured_at[which] = pn_seconds();
     int other = 1 - t->current;
-    if (t->per_step[other] > 0 && t->per_step[other] < KEEP_MARGIN * t->per_step[t->current]) t->current = other;
+    if (known(t->recent[other]) == 3 && t->per_step[other] < KEEP_MARGIN * t->per_step[t->current])
+        t->current = other;   /* only on three figures of the other: one probe decides nothing */
 }
 
 /* One training step (gather, forward, loss, backward, update) of run_steps. */
