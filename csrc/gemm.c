@@ -520,9 +520,12 @@ int pn_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, 
     int units = by_cols ? col_tiles : row_tiles;
     if (threads > units) threads = units;
     int failed = 0;
-    /* The float32 mode's threads pack A together when they split C by columns (every unit then has
-     * a thread, so all of them reach the barriers). */
-    int coop = P.kern32 && by_cols && threads > 1 && threads <= MAX_SHARING;
+    /* The float32 mode's threads pack A together when they split C by columns and every thread's
+     * columns fit in one NC block: then each runs the same loops (one column block, the same k and
+     * row blocks) and so meets the same barriers. (With shares of different block counts the threads
+     * would wait at barriers the others never reach.) */
+    int share = (units + threads - 1) / (threads > 0 ? threads : 1);
+    int coop = P.kern32 && by_cols && threads > 1 && threads <= MAX_SHARING && (long long)share * nr <= NC;
     double *bufs[MAX_SHARING];
 
     #pragma omp parallel num_threads(threads) if (threads > 1)

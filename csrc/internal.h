@@ -1,7 +1,8 @@
 /* internal.h — what pynet's C files share but users do not see: error recording, allocation, the
  * layer workspace, the checks, and the unchecked steps the model-level loops call once shapes are
  * validated. Grouped by the file that defines them; the files call downwards only:
- * train → optim → model → layer → gemm → activations → exp → simd, with train and model using data,
+ * train → optim → model → layer → gemm → activations → exp → simd (train also sets gemm's float32
+ * mode around its steps), with train and model using data,
  * optim's per-weight kernels (optim_kernels.c) level with gemm's microkernels, and runtime.c /
  * matrix.c used by all (tests/test_layout_c.py keeps it so). */
 #ifndef PYNET_INTERNAL_H

@@ -9,7 +9,8 @@
 
 /* The SGD step over n weights (optim_kernels.c: threaded); returns the sum of the new weights,
  * computed in the same pass: it is NaN or infinite when any weight is (train_steps' divergence check
- * costs no extra pass). */
+ * costs no extra pass). Only its finiteness means anything: its value depends on the thread count
+ * (the threads' partial sums are added in no fixed order), unlike the weights. */
 static double sgd(double *w, double *v, const double *dw, size_t n, double rate, double momentum, double decay)
 {
     return pn_sgd_kernel(w, v, dw, n, rate, momentum, decay);

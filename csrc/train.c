@@ -103,7 +103,7 @@ enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
 #define PROBE_SECONDS 0.02   /* a probe of the other choice lasts about this long (2 to 8 steps) */
 
 typedef struct tuner {
-    long key;                /* the shape of the work the figures are for */
+    unsigned long long key;  /* the shape of the work the figures are for */
     int all;                 /* the thread count they were measured against */
     double per_step[2];      /* seconds per step on one thread [0] and on `all` [1]: the median of
                                 the last three blocks' figures (fewer at first); 0: unknown */
@@ -123,10 +123,13 @@ void pn_training_threads(double *one, double *all, int *last)
     if (last) *last = tune.last_threads;
 }
 
-static long work_key(model m, data d, const train_config *c)
+static unsigned long long work_key(model m, data d, const train_config *c)
 {
-    long key = ((long)c->batch * 1000003L + d.X.cols) * 2 + (c->matmul == PN_FLOAT32);
-    for (int i = 0; i < m.n; i++) key = key * 31 + m.layers[i].w.rows * 7919L + m.layers[i].w.cols;
+    /* unsigned: the hash wraps around instead of overflowing */
+    unsigned long long key = ((unsigned long long)c->batch * 1000003u + (unsigned)d.X.cols) * 2u +
+                             (c->matmul == PN_FLOAT32);
+    for (int i = 0; i < m.n; i++)
+        key = key * 31u + (unsigned long long)m.layers[i].w.rows * 7919u + (unsigned)m.layers[i].w.cols;
     return key;
 }
 
@@ -258,7 +261,7 @@ static int run_steps(const char *fn, model m, data d, const train_config *c, int
     }
     int all = pn_threads();
     int adapt = all > 1 && pn_adaptive_threads();
-    long key = work_key(m, d, c);
+    unsigned long long key = work_key(m, d, c);
     if (tune.key != key || tune.all != all || !adapt) {   /* figures for other work are no guide */
         memset(&tune, 0, sizeof tune);
         tune.key = key;

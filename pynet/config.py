@@ -79,7 +79,7 @@ OPTIONS = (
     Option("l2", float, "L2 penalty (l2/2)*sum(w^2) on each batch's summed loss, in the gradient before "
                         "clipping and the optimiser (scikit-learn's alpha; 0: off)", "ALPHA"),
     Option("matmul", MATMULS, "precision of the training step's products: float64, or float32 (operands rounded "
-                              "to float32, sums of up to 256 terms in float32: 1.7-1.8x the product throughput on "
+                              "to float32, sums of up to 256 terms in float32: 1.6-1.8x the product throughput on "
                               "AVX-512; weights, optimiser state and evaluation stay float64)"),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}

@@ -108,7 +108,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``input_dropout``, ``schedule`` ('constant', 'step', 'cosine'), ``warmup``, ``step_size``
     (epochs), ``gamma``, ``min_rate``, ``clip`` (global gradient norm), ``layer_norm`` (True:
     every hidden layer normalises its pre-activation, make_layer's ``norm=True``), ``matmul``
-    ('float64', or 'float32': the training step's products in float32, 1.7-1.8x their float64
+    ('float64', or 'float32': the training step's products in float32, 1.6-1.8x their float64
     throughput on AVX-512; see pynet.fit), ``init`` ('homework', make_layer's, the default; or 'glorot',
     scikit-learn's initialisation: weights and biases uniform in ±√(f/(fan_in + fan_out)), f = 2 for
     'logistic', else 6, from pynet's generator; see make_mlp), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).

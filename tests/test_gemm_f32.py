@@ -96,6 +96,24 @@ def test_same_bits_for_any_thread_count(kernel, threads):
             np.testing.assert_array_equal(C, runs[0])
 
 
+@pytest.mark.parametrize("threads_used,n", [(2, 2080), (2, 2048), (3, 2080), (3, 3300), (2, 1030)])
+def test_threads_whose_column_shares_span_different_block_counts_finish(threads, threads_used, n):
+    """Shares of C's columns that need a different number of 1024-column blocks on different threads
+    (2080 columns = 65 AVX-512 tiles: 32 and 33) once made the threads wait at each other's A-packing
+    barriers forever; run in a child process with a timeout, so a hang fails instead of stalling."""
+    import subprocess
+    import sys
+    code = ("import numpy as np, pynet\n"
+            "pynet.set_threads(%d)\n"
+            "rng = np.random.default_rng(1)\n"
+            "a, b = rng.standard_normal((40, 300)), rng.standard_normal((300, %d))\n"
+            "got = pynet.gemm(a, b, precision='float32').data\n"
+            "want = pynet.gemm(a, b, precision='float32', reference=True).data\n"
+            "print('same' if np.array_equal(got, want) else 'differ')\n" % (threads_used, n))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "same", r.stderr[-2000:]
+
+
 def test_python_wrapper_takes_a_precision():
     rng = np.random.default_rng(29)
     a, b = rng.standard_normal((70, 90)), rng.standard_normal((90, 50))

@@ -1,6 +1,7 @@
 """The C files call downwards only (issue 9): train → optim → model → layer → gemm → activations → exp →
-simd, with train and model using data, optim's per-weight kernels (optim_kernels.c) beside gemm's
-microkernels, and runtime.c / matrix.c leaves that every file may use.
+simd, with train and model using data, train also setting gemm's float32 mode around its steps
+(pn_set_matmul_f32), optim's per-weight kernels (optim_kernels.c) beside gemm's microkernels, and
+runtime.c / matrix.c leaves that every file may use.
 
 The call graph between csrc/*.c files is read from the sources: comments, strings and character
 literals are blanked out, top-level function definitions are found by brace depth, and a call
