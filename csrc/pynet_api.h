@@ -88,8 +88,8 @@ int pn_set_threads(int n);               /* threads for the kernels; n >= 1 */
 int pn_get_threads(void);
 /* Whether train_model / train_steps may run a block of steps on one thread instead of all when one
  * measures faster (another process busy on a core): they time blocks of steps on each and keep the
- * faster, checking the other again every second. Results are the same bits either way. On by default;
- * returns the previous setting. */
+ * faster, measuring the other afresh once its figures are two seconds old. Results are the same
+ * bits either way. On by default; returns the previous setting. */
 int pn_set_adaptive_threads(int on);
 /* What this thread's training loops measured last: seconds per step on one thread and on all
  * (0 where not measured), and the thread count of the last block; for benchmarks and reports. */
