@@ -93,12 +93,13 @@ static int nonfinite_entry(const layer *l, long *at, int *which)
  * one thread and all measured faster per step (the median of its last three blocks). At the start
  * the other choice gets a short probe (about 20 ms, 2 to 8 steps) after every block until both have
  * three figures, so that one unlucky probe decides nothing; once the other's figures are two seconds
- * old they are dropped and it is measured afresh the same way (the load may have changed). Every kernel gives the same bits for any thread count, so this changes
- * timings only, never results. The figures are per thread of the caller and are forgotten when the
- * work changes shape (another model, batch, data width or matmul precision). */
+ * old they are dropped and it is measured afresh the same way (the load may have changed). Every
+ * kernel gives the same bits for any thread count, so this changes timings only, never results. The
+ * figures are per thread of the caller and are forgotten when the work changes shape (another model,
+ * batch, data width or matmul precision). */
 enum { PROBE_STEPS = 8, MAX_BLOCK_STEPS = 4096 };
 #define BLOCK_SECONDS 0.1    /* a block on the faster choice lasts about this long */
-#define RECHECK_SECONDS 2.0  /* the other choice is measured again once its figure is this old */
+#define RECHECK_SECONDS 2.0  /* the other choice is measured afresh once its figures are this old */
 #define KEEP_MARGIN 0.95     /* switch only for a step at least 5% faster */
 #define PROBE_SECONDS 0.02   /* a probe of the other choice lasts about this long (2 to 8 steps) */
 
