@@ -14,10 +14,11 @@ Adam at rate 1e-3, batch 128, 2 epochs, trained by:
   torch.optim.Adam over a shuffled index per epoch, the usual loop.
 
 Each is run 3 times (seeds 0, 1, 2); the table gives the median seconds per epoch (the runs' range
-beside it) and the mean test accuracy after the 2 epochs over the three seeds (their range beside it). Then the step under load: with another
-process spinning on one core, the seconds per training step of pynet with every thread against one
-thread: pynet's default (adaptive threads: the loop runs on whichever of one thread and all it
-measures faster; a short spin before sleeping), the threads pinned, and passive waits.
+beside it) and the mean test accuracy after the 2 epochs over the three seeds (their range beside
+it). Then the step under load: with another process spinning on one core, the seconds per training
+step of pynet with every thread against one thread: pynet's default (adaptive threads: the loop runs
+on whichever of one thread and all it measures faster; a short spin before sleeping), the threads
+pinned, and passive waits.
 
 Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which put
 NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both

@@ -14,8 +14,8 @@ import inspect
 
 from ._native import INT_MAX, _index, _number, check, ffi, lib
 
-__all__ = ["Option", "OPTIONS", "OPTIONS_BY_NAME", "OPTIMIZERS", "SCHEDULES", "MATMULS", "defaults", "make_config", "train_config",
-           "user_options", "check_options"]
+__all__ = ["Option", "OPTIONS", "OPTIONS_BY_NAME", "OPTIMIZERS", "SCHEDULES", "MATMULS", "defaults", "make_config",
+           "train_config", "user_options", "check_options"]
 
 OPTIMIZERS = {"sgd": lib.PN_SGD, "adam": lib.PN_ADAM}
 SCHEDULES = {"constant": lib.PN_CONSTANT, "step": lib.PN_STEP, "cosine": lib.PN_COSINE}

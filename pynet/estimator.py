@@ -111,7 +111,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ('float64', or 'float32': the training step's products in float32, 1.6-1.8x their float64
     throughput on AVX-512; see pynet.fit), ``init`` ('homework', make_layer's, the default; or 'glorot',
     scikit-learn's initialisation: weights and biases uniform in ±√(f/(fan_in + fan_out)), f = 2 for
-    'logistic', else 6, from pynet's generator; see make_mlp), ``threads`` (C kernel threads during fit and predict; None leaves pynet's setting alone).
+    'logistic', else 6, from pynet's generator; see make_mlp), ``threads`` (C kernel threads during
+    fit and predict; None leaves pynet's setting alone).
 
     Fitted attributes: ``classes_``, ``n_features_in_`` (and ``feature_names_in_`` for a
     DataFrame), ``n_layers_``, ``n_outputs_``, ``out_activation_`` ('softmax'), ``coefs_`` and
@@ -258,8 +259,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             # Σw² by a ufunc and a sum, not np.dot: a BLAS call here wakes OpenBLAS's threads, which
             # then spin for ~0.1 s on the cores pynet's training threads need (a two-thread step took
             # 3 ms instead of 0.55 right after one; the loop then fell back to one thread)
-            penalty = 0.5 * self.alpha / batch * sum(float(np.square(w).sum())
-                                                     for w in (l.w.data for l in self.model_.layers)) if self.alpha else 0.0
+            penalty = 0.0
+            if self.alpha:
+                penalty = 0.5 * self.alpha / batch * sum(float(np.square(l.w.data).sum()) for l in self.model_.layers)
             self.loss_ = record["train_loss"] + penalty
             self.loss_curve_.append(self.loss_)
             if incremental:
