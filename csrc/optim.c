@@ -7,15 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-/* The SGD step over n weights (optim_kernels.c: threaded); returns the sum of the new weights,
- * computed in the same pass: it is NaN or infinite when any weight is (train_steps' divergence check
- * costs no extra pass). Only its finiteness means anything: its value depends on the thread count
- * (the threads' partial sums are added in no fixed order), unlike the weights. */
-static double sgd(double *w, double *v, const double *dw, size_t n, double rate, double momentum, double decay)
-{
-    return pn_sgd_kernel(w, v, dw, n, rate, momentum, decay);
-}
-
 int pn_update_layer(layer *l, double rate, double momentum, double decay, double *sum)
 {
     int status = pn_check_layer("update_layer", l);
@@ -23,12 +14,16 @@ int pn_update_layer(layer *l, double rate, double momentum, double decay, double
     if (!isfinite(rate) || !isfinite(momentum) || !isfinite(decay))
         return pn_fail(PN_ERR_VALUE, "update_layer: rate, momentum and decay must be finite, got %g, %g, %g",
                        rate, momentum, decay);
-    double total = sgd(l->w.data, l->v.data, l->dw.data, pn_size(l->w), rate, momentum, decay);
+    /* pn_sgd_kernel (optim_kernels.c, threaded) returns the sum of the new weights, computed in the
+     * same pass: NaN or infinite when any weight is, so train_steps' divergence check costs no extra
+     * pass. Only its finiteness means anything: the threads' partial sums are added in no fixed order. */
+    double total = pn_sgd_kernel(l->w.data, l->v.data, l->dw.data, pn_size(l->w), rate, momentum, decay);
     if (l->b.data)   /* biases are not decayed */
-        total += sgd(l->b.data, l->vb.data, l->db.data, (size_t)l->b.cols, rate, momentum, 0.0);
+        total += pn_sgd_kernel(l->b.data, l->vb.data, l->db.data, (size_t)l->b.cols, rate, momentum, 0.0);
     if (l->gain.data) {   /* nor are the norm's gain and shift */
-        total += sgd(l->gain.data, l->vgain.data, l->dgain.data, (size_t)l->gain.cols, rate, momentum, 0.0);
-        total += sgd(l->shift.data, l->vshift.data, l->dshift.data, (size_t)l->shift.cols, rate, momentum, 0.0);
+        total += pn_sgd_kernel(l->gain.data, l->vgain.data, l->dgain.data, (size_t)l->gain.cols, rate, momentum, 0.0);
+        total += pn_sgd_kernel(l->shift.data, l->vshift.data, l->dshift.data, (size_t)l->shift.cols, rate, momentum,
+                               0.0);
     }
     if (sum) *sum = total;
     return PN_OK;

@@ -1,6 +1,7 @@
 /* optim_kernels.c — the optimiser's loops over every weight, fast: the Adam update (pn_adam_kernel),
  * the sum of squares behind gradient clipping (pn_sum_squares) and the rescale that clipping applies
- * (pn_scale_array), and the SGD update with momentum and decay (pn_sgd_kernel). optim.c says what they compute in the lecture's terms; this file only makes them
+ * (pn_scale_array), and the SGD update with momentum and decay (pn_sgd_kernel). optim.c says what
+ * they compute in the lecture's terms; this file only makes them
  * quick: AVX-512 or AVX2 (chosen at run time by simd.c, with a portable C fallback) and OpenMP threads
  * over fixed chunks of the weights, only where the work is large enough to pay for waking a thread.
  *
@@ -18,6 +19,12 @@
 
 /* Elementwise passes below this many weights run on one thread (waking another costs ~10 µs). */
 enum { THREADED_WEIGHTS = 1 << 15, CHUNK = 4096, MAX_BLOCKS = 256, MIN_BLOCK = 2048 };
+
+/* The fixed combination of the 8 lanes, the same in every kernel. */
+static double combine_lanes(const double l[8])
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
 
 /* ---- Adam ------------------------------------------------------------------------------------- */
 
@@ -90,7 +97,7 @@ static double lane_sum(const double *x, size_t n)
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) l[j] += x[i + j];
     for (; i < n; i++) l[i % 8] += x[i];
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    return combine_lanes(l);
 }
 
 double pn_adam_kernel(double *w, const double *dw, double *m, double *s, size_t n, const pn_adam_args *a)
@@ -136,11 +143,6 @@ double pn_sgd_kernel(double *w, double *v, const double *dw, size_t n, double ra
 
 /* ---- clipping: the sum of squares and the rescale ------------------------------------------- */
 
-/* The fixed combination of the 8 lanes, the same in every kernel. */
-static double combine_lanes(const double l[8])
-{
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
 
 static double block_squares_portable(const double *x, size_t n)
 {
