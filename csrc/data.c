@@ -1,9 +1,11 @@
 /* data.c — a data set as pynet's C side sees it (X and one-hot y, one row per example): the shape
- * check every data-taking call makes (pn_check_dataset), drawing and freeing batches (random_batch,
- * free_data), the gather the training loop uses (pn_gather_rows) and the shuffle behind epochs
- * (shuffle_indices). */
+ * check every data-taking call makes (pn_check_dataset), the one pass over an input array that finds its range and
+ * its first NaN or infinity (pn_scan_values), drawing and freeing batches (random_batch, free_data),
+ * the gather the training loop uses (pn_gather_rows) and the shuffle behind epochs (shuffle_indices). */
 #include "internal.h"
+#include "simd.h"
 
+#include <math.h>
 #include <string.h>
 
 static const matrix empty = {0, 0, NULL};
@@ -17,6 +19,82 @@ int pn_check_dataset(const char *fn, data d)
         return pn_fail(PN_ERR_SHAPE, "%s: d.X is %dx%d but d.y is %dx%d (one label row per example)",
                        fn, d.X.rows, d.X.cols, d.y.rows, d.y.cols);
     if (d.X.rows == 0) return pn_fail(PN_ERR_VALUE, "%s: the data has no rows", fn);
+    return PN_OK;
+}
+
+
+/* ---- scanning input values ---------------------------------------------------------------------- */
+
+enum { SCAN_THREADED = 1 << 16 };
+
+/* min/max/NaN-or-infinity of x[lo, hi). The first pass only compares and counts NaNs (v != v), which
+ * vectorises; comparisons skip NaN (v < mn is false), so min and max are those of the values that are
+ * not NaN, and an infinity shows as one of them. Only when there is a bad value does a second pass
+ * look for it entry by entry. The pass is compiled for each SIMD level (simd.h) from this one body;
+ * every level gives the same result, since min, max and a count do not depend on the order. */
+static inline __attribute__((always_inline)) void scan_body(const double *x, size_t lo, size_t hi,
+                                                             pn_scan_result *r)
+{
+    double mn = INFINITY, mx = -INFINITY;
+    long long nan = 0, first = -1, bad = 0;
+    #pragma omp simd reduction(min:mn) reduction(max:mx) reduction(+:nan)
+    for (size_t i = lo; i < hi; i++) {
+        double v = x[i];
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        nan += v != v;
+    }
+    if (nan || mn == -INFINITY || mx == INFINITY)
+        for (size_t i = lo; i < hi; i++)
+            if (!isfinite(x[i])) {
+                if (first < 0) first = (long long)i;
+                bad++;
+            }
+    *r = (pn_scan_result){mn, mx, first, bad};
+}
+
+static void scan_portable(const double *x, size_t lo, size_t hi, pn_scan_result *r) { scan_body(x, lo, hi, r); }
+#if PN_HAVE_X86_KERNELS
+__attribute__((target("avx2"))) static void scan_avx2(const double *x, size_t lo, size_t hi, pn_scan_result *r)
+{
+    scan_body(x, lo, hi, r);
+}
+__attribute__((target("avx512f"))) static void scan_avx512(const double *x, size_t lo, size_t hi,
+                                                           pn_scan_result *r)
+{
+    scan_body(x, lo, hi, r);
+}
+#endif
+
+static void scan_range(const double *x, size_t lo, size_t hi, pn_scan_result *r)
+{
+#if PN_HAVE_X86_KERNELS
+    switch (pn_simd_level()) {
+    case PN_SIMD_AVX512: scan_avx512(x, lo, hi, r); return;
+    case PN_SIMD_AVX2: scan_avx2(x, lo, hi, r); return;
+    }
+#endif
+    scan_portable(x, lo, hi, r);
+}
+
+int pn_scan_values(const double *x, size_t n, pn_scan_result *out)
+{
+    if (!out || (n && !x)) return pn_fail(PN_ERR_VALUE, "pn_scan_values: need a result and %zu values", n);
+    enum { MAX_PARTS = 64 };
+    int parts = n * sizeof(double) >= SCAN_THREADED ? pn_threads() : 1;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    pn_scan_result part[MAX_PARTS];
+    #pragma omp parallel for num_threads(parts) schedule(static) if (parts > 1)
+    for (int t = 0; t < parts; t++)
+        scan_range(x, n / parts * t, t + 1 < parts ? n / parts * (t + 1) : n, &part[t]);
+    *out = part[0];
+    for (int t = 1; t < parts; t++) {
+        out->min = part[t].min < out->min ? part[t].min : out->min;
+        out->max = part[t].max > out->max ? part[t].max : out->max;
+        if (out->first_bad < 0) out->first_bad = part[t].first_bad;
+        out->bad += part[t].bad;
+    }
+    if (out->min > out->max) out->min = out->max = NAN;   /* every value is NaN (or there are none) */
     return PN_OK;
 }
 

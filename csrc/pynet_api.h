@@ -169,6 +169,14 @@ double accuracy_model(model m, data d);              /* share of rows whose argm
 double cross_entropy_loss(matrix y, matrix p);       /* mean over rows of −Σ y·log p, p clamped > 0 */
 
 data random_batch(data d, int n);        /* n rows drawn uniformly with replacement (copied) */
+/* One pass over n doubles, on pynet's threads: min and max of the values that are not NaN (both NaN
+ * when there are none), the index of the first NaN or infinite value (-1: none) and how many there
+ * are. What make_data and MLPClassifier check an input array with. */
+typedef struct pn_scan_result {
+    double min, max;
+    long long first_bad, bad;
+} pn_scan_result;
+int pn_scan_values(const double *x, size_t n, pn_scan_result *out);
 void free_data(data d);
 
 /* The homework's training loop: `iters` steps of random_batch, forward, dL = y − p, backward, and

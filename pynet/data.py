@@ -19,15 +19,18 @@ class Data:
 
     __slots__ = ("X", "y", "labels", "__weakref__")
 
-    def __init__(self, X, y, labels=None, *, _who="Data", _x_checked=False):
+    def __init__(self, X, y, labels=None, *, _who="Data", _x_checked=False, _y_onehot=False):
+        # _x_checked: the caller (make_data) has checked X already, in its one pass over X;
+        # _y_onehot: y is one-hot rows the caller built from labels, so there is nothing to check
         self.X, self.y = as_matrix(X, "X"), as_matrix(y, "y")
         if self.X.rows != self.y.rows:
             raise ValueError("%s: X is %dx%d but y is %dx%d (one label row per example)"
                              % (_who, self.X.rows, self.X.cols, self.y.rows, self.y.cols))
-        if not _x_checked:   # make_data checks X itself first (one pass over X, not two)
+        if not _x_checked:
             _check_finite(self.X, _who + ": X")
-        _check_finite(self.y, _who + ": y")
-        _check_label_rows(self.y, _who)
+        if not _y_onehot:
+            _check_finite(self.y, _who + ": y")
+            _check_label_rows(self.y, _who)
         self.labels = list(labels) if labels is not None else None
         if self.labels is not None and len(self.labels) != self.y.cols:
             raise ValueError("data: %d labels (%s) for %d classes (y has %d columns)"
@@ -55,7 +58,7 @@ class Data:
         return "Data(X %dx%d, y %dx%d)" % (self.X.rows, self.X.cols, self.y.rows, self.y.cols)
 
 
-def make_data(X, y, classes=None, labels=None, *, _x_checked=False):
+def make_data(X, y, classes=None, labels=None, *, _x_scan=None):
     """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes,
     at least two columns) or n integer labels — 1-D or an (n, 1) column, as ``y.reshape(-1, 1)``
     gives — turned into one-hot rows with ``classes`` columns (default: max label + 1).
@@ -63,10 +66,15 @@ def make_data(X, y, classes=None, labels=None, *, _x_checked=False):
     values are refused: they would train silently into garbage (relu turns NaN into 0). X that
     looks like raw 0–255 pixels (uint8 or whole numbers, none below 0, the largest from 32 to 255) gets
     a UserWarning: such inputs train to huge losses; divide by 255 or use pynet.Standardizer."""
-    _warn_if_raw_pixels(X)
+    # (_x_scan: scan_values of X's float64 values, from a caller that has refused non-finite X itself:
+    # MLPClassifier, with its own message. One pass over X serves both checks.)
+    given = X.data if isinstance(X, Matrix) else np.asarray(X)
     X = as_matrix(X, "X")
-    if not _x_checked:   # (MLPClassifier's X was checked finite by scikit-learn's validate_data)
-        _check_finite(X, "make_data: X")   # before y is turned into one-hot rows; Data checks y
+    scan = _x_scan
+    if scan is None:
+        scan = scan_values(X.data)
+        _check_finite(X, "make_data: X", scan)   # before y is turned into one-hot rows; Data checks y
+    _warn_if_raw_pixels(given, scan)
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         # a column of labels, not one-hot rows of a single class (which could only ever say "class 0")
@@ -93,33 +101,47 @@ def make_data(X, y, classes=None, labels=None, *, _x_checked=False):
                               "largest label (%d) right?" % (y_arr.size, k, y_arr.size * k * 8 / 1e9, top - 1)) from None
         onehot[np.arange(y_arr.size), y_arr] = 1.0
         y_m = Matrix._borrow(onehot)
+        built = True
     elif y_arr.ndim == 2:
-        y_m = as_matrix(y, "y")
+        y_m, built = as_matrix(y, "y"), False
     else:
         raise ValueError("make_data: y must be 1-D labels or 2-D one-hot rows, got shape %s" % (y_arr.shape,))
-    return Data(X, y_m, labels, _who="make_data", _x_checked=True)
+    return Data(X, y_m, labels, _who="make_data", _x_checked=True, _y_onehot=built)
 
 
-def _warn_if_raw_pixels(X):
-    """UserWarning when X looks like unscaled 8-bit pixels: whole numbers (any dtype), none below 0,
-    the largest from 32 to 255. Scaled or standardised data is not whole; small counts (0-4, a
-    one-hot code) stay below 32; a binary uint8 mask has a maximum of 1."""
-    arr = X.data if isinstance(X, Matrix) else np.asarray(X)
+class Scan(tuple):
+    """What one pass over an array's values found (``scan_values``): ``min`` and ``max`` of its values
+    that are not NaN (NaN if there are none), the flat index ``first_bad`` of its first NaN or infinite
+    value (-1: none) and how many there are, ``bad``."""
+    __slots__ = ()
+    min = property(lambda self: self[0])
+    max = property(lambda self: self[1])
+    first_bad = property(lambda self: self[2])
+    bad = property(lambda self: self[3])
+
+
+def scan_values(a):
+    """Scan of a numpy array's values as float64, in one threaded pass in C (pn_scan_values); an array
+    that is not C-contiguous float64 is converted first."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = ffi.new("pn_scan_result *")
+    check(lib.pn_scan_values(ffi.cast("double *", ffi.from_buffer(a)) if a.size else ffi.NULL, a.size, out))
+    return Scan((float(out.min), float(out.max), int(out.first_bad), int(out.bad)))
+
+
+def _warn_if_raw_pixels(arr, scan):
+    """UserWarning when X (the array given, ``arr``; ``scan``: scan_values of its values) looks like
+    unscaled 8-bit pixels: whole numbers (any dtype), none below 0, the largest from 32 to 255. Scaled
+    or standardised data is not whole; small counts (0-4, a one-hot code) stay below 32; a binary
+    uint8 mask has a maximum of 1."""
     if arr.size == 0 or arr.dtype.kind not in "uif":
         return
+    top, low = scan.max, scan.min
+    if not (np.isfinite(top) and 32 <= top <= 255) or not low >= 0:
+        return
     if arr.dtype == np.uint8:
-        top = int(arr.max())
-        if top < 32:
-            return
         why = "X is uint8 with values up to %d" % top
     else:
-        with np.errstate(invalid="ignore"):
-            top = arr.max()   # one pass for the usual scaled data (NaN propagates: no warning)
-            if not (np.isfinite(top) and 32 <= top <= 255):
-                return
-            low = arr.min()
-        if not low >= 0:
-            return
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
             return
         why = "X holds only whole numbers from %g to %g" % (low, top)
@@ -133,17 +155,14 @@ def _preview(items, n=4):
     return ", ".join(items[:n]) + (", ..." if len(items) > n else "")
 
 
-def _check_finite(m, what):
-    """ValueError naming the first NaN or infinite entry of Matrix m, if any."""
-    a = m.data
-    # NaN and ±inf make the sum non-finite, so a finite sum clears the array without a temporary
-    # as large as a dataset; a sum that overflows is checked entry by entry.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = a.sum() if a.size else 0.0
-    if not np.isfinite(total) and not np.isfinite(a).all():
-        r, c = np.argwhere(~np.isfinite(a))[0]
+def _check_finite(m, what, scan=None):
+    """ValueError naming the first NaN or infinite entry of Matrix m, if any (``scan``: scan_values of
+    m's values, when the caller has it)."""
+    scan = scan_values(m.data) if scan is None else scan
+    if scan.bad:
+        r, c = divmod(scan.first_bad, m.cols)
         raise ValueError("%s has %r at row %d, column %d (%d non-finite values in all); only finite numbers "
-                         "can be learnt from" % (what, float(a[r, c]), r, c, int(np.count_nonzero(~np.isfinite(a)))))
+                         "can be learnt from" % (what, float(m.data[r, c]), r, c, scan.bad))
 
 
 def _check_label_rows(y, who):

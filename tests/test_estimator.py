@@ -100,7 +100,8 @@ def test_bad_parameters_name_themselves():
     X, y = blobs()
     for params, word in [({"activation": "softplus"}, "activation"), ({"solver": "lbfgs"}, "solver"),
                          ({"alpha": -1.0}, "alpha"), ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"),
-                         ({"batch_size": 0}, "batch_size"), ({"max_iter": 0}, "max_iter")]:
+                         ({"batch_size": 0}, "batch_size"), ({"max_iter": 0}, "max_iter"),
+                         ({"init": "he"}, r"MLPClassifier: unknown init 'he'; valid: homework, glorot")]:
         with pytest.raises(ValueError, match=word):
             MLPClassifier(**params).fit(X, y)
     with pytest.raises(ValueError, match="2 classes"):

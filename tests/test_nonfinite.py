@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 import pynet
 from pynet import (RELU, SOFTMAX, DivergedError, fit, load_model, make_data, make_layer, make_model,
                    save_model, train_model)
+from pynet._native import lib
 from pynet.classifier import ACTIVATION
+from pynet.data import scan_values
 from pynet.training import Standardizer
+from simd_levels import KERNELS
 
 
 def _data(rows=64, features=4, classes=3, seed=0):
@@ -239,3 +242,68 @@ def test_anything_save_model_writes_load_model_reads(tmp_path, m):
         assert (a.b is None) == (b.b is None) and (a.b is None or np.array_equal(a.b.data, b.b.data))
         assert a.activation == b.activation and a.dropout == b.dropout
     assert back.labels == (None if m.labels is None else [str(s) for s in m.labels])
+
+
+# ---- the one pass over X (pn_scan_values) -------------------------------------------------------
+
+def _scan_by_numpy(a):
+    a = np.asarray(a, dtype=np.float64).ravel()
+    bad = ~np.isfinite(a)
+    kept = a[~np.isnan(a)]
+    low, top = (float(kept.min()), float(kept.max())) if kept.size else (math.nan, math.nan)
+    return low, top, int(np.flatnonzero(bad)[0]) if bad.any() else -1, int(bad.sum())
+
+
+def _same(scan, expected):
+    for got, want in zip(scan, expected):
+        assert got == want or (math.isnan(got) and math.isnan(want)), (tuple(scan), expected)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n", [0, 1, 7, 8191, 8192, 8193, 100_003])
+def test_scan_values_agrees_with_numpy_at_every_simd_level(n, threads):
+    """min/max of the non-NaN values, the first NaN or infinity and their count, for sizes either
+    side of where the pass is split between threads, bad values at the ends of a thread's share."""
+    rng = np.random.default_rng(n)
+    cases = [rng.standard_normal(n)]
+    if n:
+        for spots, value in [([0], np.nan), ([n - 1], np.inf), ([n // 2, n // 3], -np.inf),
+                             ([min(n // threads, n - 1), n - 1], np.nan)]:
+            a = rng.standard_normal(n)
+            a[spots] = value
+            cases.append(a)
+        cases.append(np.full(n, np.nan))
+        cases.append(np.full(n, -0.0))
+    before = pynet.get_threads()
+    try:
+        pynet.set_threads(threads)
+        for level in KERNELS:
+            assert lib.pn_set_simd(level.encode()) == 0
+            for a in cases:
+                _same(scan_values(a), _scan_by_numpy(a))
+    finally:
+        lib.pn_set_simd(b"auto")
+        pynet.set_threads(before)
+
+
+def test_scan_values_takes_any_layout_and_dtype():
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2]
+    assert tuple(scan_values(a)) == (0.0, 22.0, -1, 0)
+    assert tuple(scan_values(np.array([3, 250], dtype=np.uint8))) == (3.0, 250.0, -1, 0)
+
+
+@pytest.mark.parametrize("value, word", [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")])
+def test_mlpclassifier_names_the_first_bad_input_in_fit_and_predict(value, word):
+    pytest.importorskip("sklearn")
+    from pynet import MLPClassifier
+    X, y = _data(rows=40)
+    X[7, 1] = value
+    X[9, 0] = value
+    with pytest.raises(ValueError, match=r"MLPClassifier: input X contains %s at row 7, column 1 \(2 NaN or "
+                                         r"infinite values in all\)" % word):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    with pytest.warns(Warning):   # (ConvergenceWarning after one epoch)
+        clf.fit(np.nan_to_num(X, posinf=0, neginf=0), y)
+    with pytest.raises(ValueError, match=r"input X contains %s at row 7, column 1" % word):
+        clf.predict(X)

@@ -461,6 +461,26 @@ static void test_checkpoint_state(void)
     free_layer(&l);
 }
 
+static void test_scan_values(void)
+{
+    pn_scan_result r;
+    CHECK(pn_scan_values(NULL, 0, &r) == PN_OK);
+    CHECK(isnan(r.min) && isnan(r.max) && r.first_bad == -1 && r.bad == 0);
+    CHECK(pn_scan_values(NULL, 3, &r) == PN_ERR_VALUE);
+    CHECK_ERROR(PN_ERR_VALUE, "pn_scan_values: need a result and 3 values");
+    enum { N = 20011 };   /* enough for the threaded pass, and not a multiple of any vector width */
+    double *x = malloc(N * sizeof(double));
+    for (int i = 0; i < N; i++) x[i] = (i * 7919 % N) - 5000.5;
+    CHECK(pn_scan_values(x, N, &r) == PN_OK);
+    CHECK(r.min == -5000.5 && r.max == N - 1 - 5000.5 && r.first_bad == -1 && r.bad == 0);
+    x[N - 1] = INFINITY;
+    x[12345] = NAN;
+    x[20000] = -INFINITY;
+    CHECK(pn_scan_values(x, N, &r) == PN_OK);
+    CHECK(r.first_bad == 12345 && r.bad == 3 && r.max == INFINITY && r.min == -INFINITY);
+    free(x);
+}
+
 int main(void)
 {
     test_worked_example();
@@ -474,6 +494,7 @@ int main(void)
     test_layer_norm();
     test_layer_step_norms();
     test_checkpoint_state();
+    test_scan_values();
     pn_set_threads(1);
     test_gemm_against_reference();
     if (failures) {
