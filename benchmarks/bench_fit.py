@@ -13,9 +13,11 @@ Adam at rate 1e-3, batch 128, 2 epochs, trained by:
 - PyTorch float32 when torch is importable (never a dependency): nn.Sequential + CrossEntropyLoss +
   torch.optim.Adam over a shuffled index per epoch, the usual loop.
 
-Each is run 3 times (seeds 0, 1, 2); the table gives the median seconds per epoch (the runs' range
-beside it) and the mean test accuracy after the 2 epochs over the three seeds (their range beside
-it). Then the step under load: with another process spinning on one core, the seconds per training
+They run in rounds: round r runs every contender once, with seed r (5 rounds unless ``--runs``), so
+that a spell of load from elsewhere falls on all of them alike. The table gives the median seconds
+per epoch (the range beside it) and the mean test accuracy after the 2 epochs over the seeds (their
+range beside it, and the standard error of the mean below); then pynet's MLPClassifier against
+pynet's fit with the same settings, as the median over rounds of the ratio within a round. Then the step under load: with another process spinning on one core, the seconds per training
 step of pynet with every thread against one thread: pynet's default (adaptive threads: the loop runs
 on whichever of one thread and all it measures faster; a short spin before sleeping), the threads
 pinned, and passive waits.
@@ -199,7 +201,7 @@ def threadpools():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5, help="rounds (seeds 0..N-1), every contender once each")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None, help="threads for every contender (default: all cores)")
     ap.add_argument("--no-busy", action="store_true", help="skip the step under load")
@@ -248,17 +250,25 @@ def main(argv=None):
                            run_torch))
     except ImportError:
         print("PyTorch: not installed, skipped")
+    # Rounds, not blocks: round r runs every contender once with seed r, so that a spell of load from
+    # elsewhere (this machine's timings drift by up to 2x within minutes) falls on all of them alike
+    # rather than on whichever contender's block it hits.
+    times = {name: [] for name, _ in contenders}
+    accs = {name: [] for name, _ in contenders}
+    for seed in range(a.runs):
+        for name, fn in contenders:
+            with limit():
+                seconds, acc = fn(tr, te, a.epochs, seed)
+            times[name].append(seconds)
+            accs[name].append(acc)
+        print("  round %d of %d done (seed %d)" % (seed + 1, a.runs, seed), flush=True)
     results = {}
-    for name, fn in contenders:
-        with limit():
-            runs = [fn(tr, te, a.epochs, seed) for seed in range(a.runs)]
-        runs.sort()
-        mid = runs[len(runs) // 2]
-        accs = [acc for _, acc in runs]
-        results[name] = (mid[0], runs[0][0], runs[-1][0], statistics.mean(accs), min(accs), max(accs))
+    for name, _ in contenders:
+        t = sorted(times[name])
+        results[name] = (statistics.median(t), t[0], t[-1], statistics.mean(accs[name]), min(accs[name]),
+                         max(accs[name]))
         print("  %-40s %.3f s/epoch (%.3f-%.3f), test acc. mean %.2f%% (%.2f-%.2f)" % (
-            name, mid[0], runs[0][0], runs[-1][0], 100 * statistics.mean(accs), 100 * min(accs), 100 * max(accs)),
-            flush=True)
+            name, *results[name][:3], *(100 * v for v in results[name][3:])))
     print("threadpoolctl: " + "; ".join(threadpools()))
     print()
     print("| | s / epoch (median of %d; range) | test acc. after %d epochs (mean of the %d seeds; range) |"
@@ -267,6 +277,24 @@ def main(argv=None):
     for name, (med, lo, hi, acc, acc_lo, acc_hi) in results.items():
         print("| %s | %.3f (%.3f–%.3f) | %.2f%% (%.2f–%.2f) |" % (name, med, lo, hi, 100 * acc, 100 * acc_lo,
                                                               100 * acc_hi))
+    print()
+    print("The estimator against fit with the same settings, round by round (its time / fit's time, in the"
+          " same round):")
+    for name in results:
+        if name.startswith("pynet MLPClassifier"):
+            twin = name.replace("pynet MLPClassifier", "pynet fit")
+            if twin in times:
+                ratios = sorted(e / f for e, f in zip(times[name], times[twin]))
+                print("  %s: median %.2f× (rounds %s)" % (name.replace("pynet MLPClassifier ", ""),
+                      statistics.median(ratios), ", ".join("%.2f" % r for r in ratios)))
+    n = a.runs
+    if n > 1:
+        print()
+        print("Mean test accuracy, with the standard error of the mean over the %d seeds:" % n)
+        for name in results:
+            print("  %-52s %.2f%% ± %.2f" % (name, 100 * statistics.mean(accs[name]),
+                                            100 * statistics.stdev(accs[name]) / n ** 0.5))
+    print()
     for mine in [name for name in results if name.startswith("pynet")]:
         ours = results[mine][0]
         for name, (med, *_rest) in results.items():
