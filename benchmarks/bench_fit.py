@@ -221,7 +221,7 @@ def main(argv=None):
             pass
         from threadpoolctl import threadpool_limits
         limit = lambda: threadpool_limits(a.threads)  # noqa: E731  (applied on entry to each block)
-    print("bench_fit: real MNIST, 784-%d-10 relu + bias, Adam rate %g, batch %d, %d epochs, %d runs each"
+    print("bench_fit: real MNIST, 784-%d-10 relu + bias, Adam rate %g, batch %d, %d epochs, %d rounds"
           % (HIDDEN, RATE, BATCH, a.epochs, a.runs))
     print("load averages at start: %.2f %.2f %.2f (2 cores shared with other work: figures are noisy)"
           % os.getloadavg())
@@ -246,7 +246,8 @@ def main(argv=None):
     contenders.append(("scikit-learn MLPClassifier (float64)", run_sklearn))
     try:
         import torch
-        contenders.append(("PyTorch %s float32 (%d threads)" % (torch.__version__, torch.get_num_threads()),
+        n = torch.get_num_threads()
+        contenders.append(("PyTorch %s float32 (%d thread%s)" % (torch.__version__, n, "s" * (n != 1)),
                            run_torch))
     except ImportError:
         print("PyTorch: not installed, skipped")
