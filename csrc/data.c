@@ -31,7 +31,8 @@ enum { SCAN_THREADED = 1 << 16 };
  * vectorises; comparisons skip NaN (v < mn is false), so min and max are those of the values that are
  * not NaN, and an infinity shows as one of them. Only when there is a bad value does a second pass
  * look for it entry by entry. The pass is compiled for each SIMD level (simd.h) from this one body;
- * every level gives the same result, since min, max and a count do not depend on the order. */
+ * every level gives the same result, since min, max and a count do not depend on the order (but for
+ * the sign of a zero, which pn_scan_values makes +0). */
 static inline __attribute__((always_inline)) void scan_body(const double *x, size_t lo, size_t hi,
                                                              pn_scan_result *r)
 {
@@ -95,6 +96,8 @@ int pn_scan_values(const double *x, size_t n, pn_scan_result *out)
         out->bad += part[t].bad;
     }
     if (out->min > out->max) out->min = out->max = NAN;   /* every value is NaN (or there are none) */
+    out->min += 0.0;   /* -0 + 0 is +0: which zero a min or max of both signs keeps depends on the order */
+    out->max += 0.0;
     return PN_OK;
 }
 

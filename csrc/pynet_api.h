@@ -170,8 +170,8 @@ double cross_entropy_loss(matrix y, matrix p);       /* mean over rows of −Σ 
 
 data random_batch(data d, int n);        /* n rows drawn uniformly with replacement (copied) */
 /* One pass over n doubles, on pynet's threads: min and max of the values that are not NaN (both NaN
- * when there are none), the index of the first NaN or infinite value (-1: none) and how many there
- * are. What make_data and MLPClassifier check an input array with. */
+ * when there are none; a zero as +0), the index of the first NaN or infinite value (-1: none) and how
+ * many there are. What make_data and MLPClassifier check an input array with. */
 typedef struct pn_scan_result {
     double min, max;
     long long first_bad, bad;

@@ -70,7 +70,8 @@ def _check_X(X):
         r, c = divmod(scan.first_bad, X.shape[1])
         v = X[r, c]
         raise ValueError("MLPClassifier: input X contains %s at row %d, column %d (%d NaN or infinite values in "
-                         "all); only finite numbers can be learnt from or predicted"
+                         "all); only finite numbers can be learnt from or predicted. Missing values need "
+                         "imputing first (sklearn.impute.SimpleImputer in a Pipeline, say) or their rows dropped"
                          % ("NaN" if np.isnan(v) else "%sinf" % ("-" if v < 0 else ""), r, c, scan.bad))
     return scan
 
@@ -256,6 +257,25 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
+    def _check_X(self, X):
+        """_check_X(X) on the estimator's ``threads``."""
+        with _threads(self.threads):
+            return _check_X(X)
+
+    def _validated(self, X, y, reset):
+        """validate_data, then _check_X: (X, y, scan). A refused X leaves the estimator as it was,
+        as scikit-learn's own finite check inside validate_data did (it refused X before setting
+        n_features_in_ and feature_names_in_)."""
+        kept = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_") if k in self.__dict__}
+        X, y = _validate_data(self, X, y, reset=reset)
+        try:
+            return X, y, self._check_X(X)
+        except ValueError:
+            for k in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(k, None)
+            self.__dict__.update(kept)
+            raise
+
     def _label_indices(self, y):
         idx = np.searchsorted(self.classes_, y)
         idx = np.minimum(idx, len(self.classes_) - 1)
@@ -265,14 +285,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                              % (np.unique(np.asarray(y)[unknown])[:5].tolist(), self.classes_.tolist()))
         return idx
 
-    def _train(self, X, y, epochs, incremental):
-        """Epochs of pynet.fit on (X, y); records the curves and applies scikit-learn's stopping rule."""
+    def _train(self, X, y, scan, epochs, incremental):
+        """Epochs of pynet.fit on (X, y) (``scan``: _check_X's of X); records the curves and applies
+        scikit-learn's stopping rule."""
         early = self.early_stopping and not incremental
         n_train = X.shape[0] - (int(round(X.shape[0] * self.validation_fraction)) if early else 0)
         batch = self._batch(max(n_train, 1))
         # X passed validate_data (float64, C order): make_data shares it, and uses the scan that
         # found it finite for its check of raw pixels
-        d = make_data(X, self._label_indices(y), classes=len(self.classes_), _x_scan=_check_X(X))
+        d = make_data(X, self._label_indices(y), classes=len(self.classes_), _x_scan=scan)
         stop_reason = []
 
         def on_epoch(record):
@@ -334,7 +355,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         With ``warm_start`` and a fitted estimator, training continues from the current weights."""
         sizes = self._check_params()
         first = not (self.warm_start and hasattr(self, "model_"))
-        X, y = _validate_data(self, X, y, reset=first)
+        X, y, scan = self._validated(X, y, reset=first)   # before anything changes: a refused X loses nothing
         check_classification_targets(y)
         self._seed()
         if first:
@@ -344,14 +365,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                  % (classes[0],))
             self.classes_ = classes
             self._build(X.shape[1], sizes)
-        return self._train(X, y, self.max_iter, incremental=False)
+        return self._train(X, y, scan, self.max_iter, incremental=False)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of training on (X, y). The first call needs ``classes``, every label that
         will ever be seen; later calls continue from the current weights. Returns self."""
         sizes = self._check_params()
         first = not hasattr(self, "model_")
-        X, y = _validate_data(self, X, y, reset=first)
+        X, y, scan = self._validated(X, y, reset=first)
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -367,13 +388,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError("MLPClassifier.partial_fit: classes=%r is not the same as on the first call (%r)"
                              % (list(classes), self.classes_.tolist()))
-        return self._train(X, y, 1, incremental=True)
+        return self._train(X, y, scan, 1, incremental=True)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples × n_classes, columns in the order of ``classes_``)."""
         check_is_fitted(self)
         X = _validate_data(self, X, reset=False)
-        _check_X(X)
+        self._check_X(X)
         with _threads(self.threads):
             return np.array(predict_model(self.model_, X).data)
 

@@ -307,3 +307,45 @@ def test_mlpclassifier_names_the_first_bad_input_in_fit_and_predict(value, word)
         clf.fit(np.nan_to_num(X, posinf=0, neginf=0), y)
     with pytest.raises(ValueError, match=r"input X contains %s at row 7, column 1" % word):
         clf.predict(X)
+
+
+def test_a_refused_x_leaves_the_estimator_as_it_was():
+    """NaN in X is refused before the estimator changes: a fitted one keeps its model, curves and
+    n_features_in_; an unfitted one stays unfitted; a failed first partial_fit still needs classes."""
+    pytest.importorskip("sklearn")
+    from sklearn.exceptions import NotFittedError
+    from pynet import MLPClassifier
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.warns(Warning):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0).fit(X, y)
+    score, n_iter, proba = clf.score(X, y), clf.n_iter_, clf.predict_proba(X)
+    for refit in (bad, np.hstack([bad, bad])):
+        with pytest.raises(ValueError, match="input X contains NaN at row 3, column 2"):
+            clf.fit(refit, y)
+        assert (clf.score(X, y), clf.n_iter_, clf.n_features_in_) == (score, n_iter, 4)
+        np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    fresh = MLPClassifier(hidden_layer_sizes=(8,), max_iter=1)
+    with pytest.raises(ValueError, match="contains NaN"):
+        fresh.fit(bad, y)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+    assert not hasattr(fresh, "n_features_in_")
+    with pytest.raises(ValueError, match="contains NaN"):
+        fresh.partial_fit(bad, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="the first call needs classes"):
+        fresh.partial_fit(X, y)
+
+
+def test_the_scan_reports_zero_as_plus_zero():
+    a = np.array([0.0, -0.0] * 5000 + [-0.0])
+    for level in KERNELS:
+        assert lib.pn_set_simd(level.encode()) == 0
+        try:
+            low, top = scan_values(a)[:2]
+            assert (math.copysign(1, low), math.copysign(1, top)) == (1, 1)
+        finally:
+            lib.pn_set_simd(b"auto")
