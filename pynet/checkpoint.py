@@ -130,7 +130,8 @@ def load(path, m, settings, train_rows):
         raise CheckpointError("cannot resume from %s: it is of a model with layers (inputs, outputs, bias) %s, "
                               "this model has %s" % (path, meta["layers"], _shapes(m)))
     # a training option added after the checkpoint was written counts as its default there
-    saved = dict({k: v for k, v in config.defaults().items() if k in settings}, **meta["settings"])
+    saved = dict({k: v for k, v in dict(config.defaults(), last_batch="drop").items() if k in settings},
+                 **meta["settings"])
     diff = ["%s %r (checkpoint) vs %r (now)" % (k, saved.get(k), settings.get(k))
             for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
     if diff:

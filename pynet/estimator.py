@@ -111,8 +111,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
       ``decay=alpha``: ``v = dw − alpha·w + m·v``, ``w += (rate/b)·v``; Adam's ``decay`` is
       decoupled AdamW decay, which is a different thing.)
     - ``batch_size``: rows per step, 'auto' = min(200, n_samples); clipped (with a warning) to the
-      training rows. As in ``pynet.fit``, each epoch's last partial batch is skipped (a different
-      one each epoch when shuffling).
+      training rows. Every row is used every epoch and an epoch is ceil(n_samples / batch_size)
+      steps, as in scikit-learn; where scikit-learn's last batch of an epoch is a smaller one,
+      pynet's is filled up with the first rows of that epoch's order (``pynet.fit(last_batch="fill")``).
     - ``learning_rate_init``: the step size (for SGD that of the mean loss's gradient).
     - ``max_iter``: epochs. ``tol``, ``n_iter_no_change``: stop when the training loss (or, with
       ``early_stopping``, the validation accuracy) has not improved by ``tol`` for more than
@@ -327,12 +328,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             return False
 
         with _threads(self.threads):
-            history = _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver, rate=self.learning_rate_init,
-                 momentum=self.momentum, l2=self.alpha, beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
-                 schedule=self.schedule, warmup=self.warmup, step_size=self.step_size, gamma=self.gamma,
-                 min_rate=self.min_rate, clip=self.clip, matmul=self.matmul, shuffle=self.shuffle,
-                 validation=self.validation_fraction if early else None, progress=bool(self.verbose),
-                 on_epoch=on_epoch)
+            history = _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver,
+                           rate=self.learning_rate_init, momentum=self.momentum, l2=self.alpha, beta1=self.beta_1,
+                           beta2=self.beta_2, eps=self.epsilon, schedule=self.schedule, warmup=self.warmup,
+                           step_size=self.step_size, gamma=self.gamma, min_rate=self.min_rate, clip=self.clip,
+                           matmul=self.matmul, shuffle=self.shuffle, last_batch="fill",
+                           validation=self.validation_fraction if early else None, progress=bool(self.verbose),
+                           on_epoch=on_epoch)
         if history.interrupted:   # Ctrl-C: keep what was learnt (fit stopped at the end of a step)
             warnings.warn("MLPClassifier: training interrupted (Ctrl-C) after %d finished epochs; the estimator "
                           "keeps the %s weights" % (len(history.epochs), "best epoch's" if early and

@@ -73,10 +73,12 @@ def _check_step_count(name, epochs, steps_per_epoch, train_rows, batch):
     return epochs * steps_per_epoch
 
 
-def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None, progress=None, on_epoch=None,
-        diagnostics=None, checkpoint=None, resume=None, **options):
-    """Train m on d for ``epochs`` passes over shuffled data (the last partial batch of each epoch
-    is dropped). Returns a History.
+LAST_BATCH = ("drop", "fill")
+
+
+def fit(m, d, y=None, *, epochs=10, shuffle=True, last_batch="drop", validation=None, patience=None, progress=None,
+        on_epoch=None, diagnostics=None, checkpoint=None, resume=None, **options):
+    """Train m on d for ``epochs`` passes over shuffled data. Returns a History.
 
     ``fit(m, X, y)`` takes arrays instead of a Data: X (n × features) and y as integer class
     indices, class names (strings), an (n, 1) column of either, or one-hot rows (see
@@ -92,6 +94,12 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None
       (l2/(2·batch))·Σ‖w‖² (scikit-learn's ``alpha``): its gradient goes through clipping and the
       optimiser, Adam's moments included, unlike ``decay`` (for SGD the two are the same).
     - ``shuffle``: False takes each epoch's rows in order instead of a fresh permutation.
+    - ``last_batch``: what becomes of the rows left over after each epoch's whole batches (n % batch
+      of them): "drop" (the default) skips them, a different few each epoch when shuffling, so an
+      epoch is n // batch steps; "fill" trains on them too, in a last batch filled up with the first
+      rows of that epoch's order, so that every row is used every epoch and an epoch is ceil(n /
+      batch) steps, as many as scikit-learn's (whose last batch is a smaller one instead).
+      MLPClassifier uses "fill". Either way every step has ``batch`` rows.
     - ``validation``: a Data, or a fraction of d to hold out. With it, each epoch is evaluated, the
       best weights (by validation accuracy) are restored at the end, and ``patience`` (epochs
       without improvement) enables early stopping.
@@ -150,7 +158,11 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None
                                                            m.layers[-1].outputs))
         else:
             train_rows, val = split_validation(d, validation)
+        if last_batch not in LAST_BATCH:
+            raise ValueError("last_batch must be one of %s, got %r" % (", ".join(map(repr, LAST_BATCH)), last_batch))
         steps_per_epoch = len(train_rows) // batch
+        if last_batch == "fill" and steps_per_epoch and len(train_rows) % batch:
+            steps_per_epoch += 1
         if steps_per_epoch < 1:
             raise ValueError("batch %d is larger than the %d training rows" % (batch, len(train_rows)))
         count = functools.partial(_check_step_count, steps_per_epoch=steps_per_epoch, train_rows=len(train_rows),
@@ -172,7 +184,7 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, validation=None, patience=None
     # what a checkpoint must agree on to be resumed: every option as given (choices by name), and more
     settings = {k: str(v).strip().lower() if isinstance(config.OPTIONS_BY_NAME[k].kind, dict) else v
                 for k, v in options.items()}
-    settings.update({"shuffle": bool(shuffle), "patience": patience,
+    settings.update({"shuffle": bool(shuffle), "last_batch": last_batch, "patience": patience,
                      "validation": validation if validation is None or not isinstance(validation, Data)
                      else "a Data of %d rows" % validation.X.rows,
                      "layers": [[l.activation.name if hasattr(l.activation, "name") else str(l.activation),
@@ -237,7 +249,11 @@ def _epochs(m, d, cfg, history, correct, first_epoch, epochs, step, steps_per_ep
             check(lib.shuffle_indices(perm_ptr, len(train_rows)))
         else:
             perm[:] = np.arange(len(train_rows), dtype=np.int32)
-        rows[:] = train_rows[perm[:len(rows)]]
+        if len(rows) <= len(perm):
+            rows[:] = train_rows[perm[:len(rows)]]
+        else:   # last_batch="fill": the last batch is filled up with the epoch's first rows
+            rows[:len(perm)] = train_rows[perm]
+            rows[len(perm):] = train_rows[perm[:len(rows) - len(perm)]]
         bar = Progress(steps_per_epoch, "epoch %d/%d" % (epoch, epochs), unit="step", enabled=show,
                        tenths=False)
 

@@ -48,6 +48,7 @@ SETTINGS = {
     "adam-step-patience": dict(optimizer="adam", rate=3e-3, schedule="step", step_size=1, gamma=0.7, batch=50,
                                validation=0.25, patience=3),
     "adam-float32-products": dict(optimizer="adam", rate=3e-3, batch=32, matmul="float32", validation=0.2),
+    "adam-last-batch-filled": dict(optimizer="adam", rate=3e-3, batch=70, last_batch="fill", validation=0.2),
 }
 
 
@@ -96,6 +97,8 @@ def test_checkpoint_of_other_settings_or_shapes_is_refused_naming_file_and_diffe
     fit(model(), d, epochs=1, optimizer="sgd", rate=0.1, progress=False, checkpoint=path)
     with pytest.raises(CheckpointError, match=r"c\.npz.*optimizer 'sgd' \(checkpoint\) vs 'adam' \(now\)"):
         fit(model(), d, epochs=2, optimizer="adam", rate=0.1, progress=False, resume=path)
+    with pytest.raises(CheckpointError, match=r"c\.npz.*last_batch 'drop' \(checkpoint\) vs 'fill' \(now\)"):
+        fit(model(), d, epochs=2, optimizer="sgd", rate=0.1, progress=False, resume=path, last_batch="fill")
     wider = pynet.make_model([pynet.make_layer(12, 20, "relu", bias=True), pynet.make_layer(20, 3, "softmax", bias=True)])
     with pytest.raises(CheckpointError, match=r"c\.npz.*\[\[12, 16, True\], \[16, 3, True\]\].*\[\[12, 20, True\]"):
         fit(wider, d, epochs=2, rate=0.1, progress=False, resume=path)

@@ -260,3 +260,18 @@ def test_cross_val_score():
         scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(8,), max_iter=60, learning_rate_init=0.01,
                                                 random_state=0), X, y, cv=4)
     assert scores.shape == (4,) and scores.min() > 0.7
+
+
+def test_every_row_is_trained_on_every_epoch_as_in_scikit_learn():
+    """Without shuffling, rows past the last whole batch are trained on (pynet.fit's
+    last_batch="fill"): here they are the only examples of class 2, which a fit that dropped them
+    could never predict."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-2, 0.5, (20, 2)), rng.normal(2, 0.5, (20, 2)), rng.normal((2, -4), 0.5, (10, 2))])
+    y = np.repeat([0, 1, 2], [20, 20, 10])
+    clf = MLPClassifier(hidden_layer_sizes=(8,), batch_size=40, shuffle=False, max_iter=300, learning_rate_init=0.02,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    assert np.mean(clf.predict(X[40:]) == 2) >= 0.9

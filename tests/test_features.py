@@ -627,3 +627,58 @@ def test_fit_says_which_setting_needs_the_memory_it_lacks(monkeypatch):
     with pytest.raises(MemoryError, match=r"^fit: not enough memory to record the loss of each of the 8 steps of "
                                           r"2 epochs .*fewer epochs or .* larger batch"):
         fit(make_model([make_layer(3, 2, SOFTMAX)]), d, epochs=2, batch=10, progress=False)
+
+
+# ---- fit's last batch ----------------------------------------------------------------------------
+
+def _last_batch_problem(n=100, features=5, classes=3):
+    rng = np.random.default_rng(4)
+    return rng.normal(size=(n, features)), rng.integers(0, classes, n)
+
+
+def _mlp():
+    pynet.set_seed(8)
+    return pynet.make_mlp([5, 7, 3], "tanh", bias=True)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_last_batch_fill_trains_on_every_row_with_the_first_rows_filling_the_last_batch(optimizer):
+    """fill: ceil(n / batch) steps an epoch, the last batch the leftover rows and then the epoch's
+    first ones, i.e. (without shuffling) the same as dropping nothing from the rows followed by the
+    first rows again."""
+    X, y = _last_batch_problem()
+    batch = 32                                           # 100 rows: 3 whole batches and 4 left over
+    filled = _mlp()
+    h = pynet.fit(filled, pynet.make_data(X, y, classes=3), epochs=3, batch=batch, shuffle=False, last_batch="fill",
+                  optimizer=optimizer, rate=0.05, progress=False)
+    assert len(h.losses) == 3 * 4
+    pad = 4 * batch - len(X)
+    by_hand = _mlp()
+    pynet.fit(by_hand, pynet.make_data(np.vstack([X, X[:pad]]), np.concatenate([y, y[:pad]]), classes=3), epochs=3,
+              batch=batch, shuffle=False, optimizer=optimizer, rate=0.05, progress=False)
+    for a, b in zip(filled.layers, by_hand.layers):
+        np.testing.assert_array_equal(a.w.data, b.w.data)
+        np.testing.assert_array_equal(a.b.data, b.b.data)
+    dropped = pynet.fit(_mlp(), pynet.make_data(X, y, classes=3), epochs=3, batch=batch, shuffle=False,
+                        optimizer=optimizer, rate=0.05, progress=False)
+    assert len(dropped.losses) == 3 * 3
+
+
+def test_last_batch_fill_with_shuffling_uses_every_row_each_epoch_and_whole_batches_add_nothing():
+    X, y = _last_batch_problem(n=96)
+    runs = []
+    for last in ("drop", "fill"):   # 96 rows, batch 32: nothing is left over, so the two are the same
+        m = _mlp()
+        pynet.set_seed(5)
+        h = pynet.fit(m, X, y, epochs=2, batch=32, last_batch=last, progress=False)
+        runs.append((h.losses, m.layers[0].w.data.copy()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_a_bad_last_batch_is_refused_naming_it():
+    X, y = _last_batch_problem()
+    with pytest.raises(ValueError, match=r"fit: last_batch must be one of 'drop', 'fill', got 'keep'"):
+        pynet.fit(_mlp(), X, y, epochs=1, last_batch="keep", progress=False)
+    with pytest.raises(ValueError, match="batch 200 is larger than the 100 training rows"):
+        pynet.fit(_mlp(), X, y, epochs=1, batch=200, last_batch="fill", progress=False)
