@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 
@@ -37,12 +38,23 @@ class _Interrupt:
     requested = False
 
 
+class Aborted(KeyboardInterrupt):
+    """A second Ctrl-C soon after one that stopped a fit: the user wants out, not another fit stopped
+    gently (``cross_val_score`` or ``GridSearchCV`` would otherwise go on with the next fit). fit
+    lets it through; it is a KeyboardInterrupt, so whatever is running stops as on any Ctrl-C."""
+
+
+AGAIN_SECONDS = 10.0   # a Ctrl-C this soon after the last one that stopped a fit aborts
+_last_stop = [None]    # time.monotonic() of that last one
+
+
 @contextlib.contextmanager
 def deferred_sigint():
     """While inside, a SIGINT (Ctrl-C) only sets ``.requested`` on the yielded object, so the
-    training loop stops at the end of the current step instead of anywhere in the middle. Only
-    in the main thread and when SIGINT has Python's default handler (otherwise nothing changes
-    and a KeyboardInterrupt arrives as usual; fit catches it between steps)."""
+    training loop stops at the end of the current step instead of anywhere in the middle. A second
+    SIGINT, in this fit or a later one, within AGAIN_SECONDS of the one that did that raises Aborted
+    at once. Only in the main thread and when SIGINT has Python's default handler (otherwise nothing
+    changes and a KeyboardInterrupt arrives as usual; fit catches it between steps)."""
     flag = _Interrupt()
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -50,6 +62,11 @@ def deferred_sigint():
         return
 
     def handler(signum, frame):
+        now = time.monotonic()
+        if flag.requested or (_last_stop[0] is not None and now - _last_stop[0] < AGAIN_SECONDS):
+            _last_stop[0] = None
+            raise Aborted("a second Ctrl-C within %g s: stopped instead of ending the training step" % AGAIN_SECONDS)
+        _last_stop[0] = now
         flag.requested = True
 
     previous = signal.signal(signal.SIGINT, handler)

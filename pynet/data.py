@@ -58,7 +58,7 @@ class Data:
         return "Data(X %dx%d, y %dx%d)" % (self.X.rows, self.X.cols, self.y.rows, self.y.cols)
 
 
-def make_data(X, y, classes=None, labels=None, *, _x_scan=None):
+def make_data(X, y, classes=None, labels=None, *, _x_scan=None, _pixel_advice=None):
     """A Data object from numpy arrays. X is (n × features); y is either one-hot rows (n × classes,
     at least two columns) or n integer labels — 1-D or an (n, 1) column, as ``y.reshape(-1, 1)``
     gives — turned into one-hot rows with ``classes`` columns (default: max label + 1).
@@ -67,14 +67,15 @@ def make_data(X, y, classes=None, labels=None, *, _x_scan=None):
     looks like raw 0–255 pixels (uint8 or whole numbers, none below 0, the largest from 32 to 255) gets
     a UserWarning: such inputs train to huge losses; divide by 255 or use pynet.Standardizer."""
     # (_x_scan: scan_values of X's float64 values, from a caller that has refused non-finite X itself:
-    # MLPClassifier, with its own message. One pass over X serves both checks.)
+    # MLPClassifier, with its own message. One pass over X serves both checks. _pixel_advice: the
+    # caller's words for the raw-pixel warning, (who, what to do).)
     given = X.data if isinstance(X, Matrix) else np.asarray(X)
     X = as_matrix(X, "X")
     scan = _x_scan
     if scan is None:
         scan = scan_values(X.data)
         _check_finite(X, "make_data: X", scan)   # before y is turned into one-hot rows; Data checks y
-    _warn_if_raw_pixels(given, scan)
+    _warn_if_raw_pixels(given, scan, *(_pixel_advice or ()))
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         # a column of labels, not one-hot rows of a single class (which could only ever say "class 0")
@@ -129,7 +130,11 @@ def scan_values(a):
     return Scan((float(out.min), float(out.max), int(out.first_bad), int(out.bad)))
 
 
-def _warn_if_raw_pixels(arr, scan):
+PIXEL_ADVICE = ("Divide X by 255 (X / 255.0), or standardise the float64 X with one mean and std for all "
+                "pixels: pynet.Standardizer.fit(X, per_feature=False).apply(X)")
+
+
+def _warn_if_raw_pixels(arr, scan, who="make_data", advice=PIXEL_ADVICE):
     """UserWarning when X (the array given, ``arr``; ``scan``: scan_values of its values) looks like
     unscaled 8-bit pixels: whole numbers (any dtype), none below 0, the largest from 32 to 255. Scaled
     or standardised data is not whole; small counts (0-4, a one-hot code) stay below 32; a binary
@@ -145,9 +150,8 @@ def _warn_if_raw_pixels(arr, scan):
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
             return
         why = "X holds only whole numbers from %g to %g" % (low, top)
-    warnings.warn("make_data: %s, which looks like raw 0-255 pixels; a network usually trains badly on "
-                  "unscaled pixels. Divide X by 255, or standardise it with pynet.Standardizer.fit(X).apply(X)"
-                  % why, UserWarning, stacklevel=3)
+    warnings.warn("%s: %s, which looks like raw 0-255 pixels; a network usually trains badly on unscaled "
+                  "pixels. %s" % (who, why, advice), UserWarning, stacklevel=3)
 
 
 def _preview(items, n=4):

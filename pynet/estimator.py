@@ -19,7 +19,6 @@ it afresh.
 This module imports scikit-learn; ``pynet`` itself imports it only when ``pynet.MLPClassifier`` is
 first used.
 """
-import contextlib
 import numbers
 import os
 import tempfile
@@ -37,9 +36,10 @@ except ImportError as e:   # pragma: no cover - the venv has scikit-learn
     raise ImportError("pynet.MLPClassifier needs scikit-learn (>= 1.3): pip install scikit-learn "
                       "(in a pynet checkout: pip install -e '.[sklearn]')") from e
 
-from ._native import get_threads, set_seed, set_threads
+from ._estimator_checks import check_X, in_our_words, kernel_threads, validate_inputs
+from ._native import set_seed
 from .classifier import INITS, make_data, make_mlp, predict_model
-from .data import scan_values
+from . import checkpoint as _checkpoint
 from .io import load_model, save_model
 from .training import fit as _fit
 
@@ -48,46 +48,6 @@ __all__ = ["MLPClassifier", "ACTIVATIONS"]
 # scikit-learn's activation names -> pynet's (lrelu is pynet's own: leaky relu, slope 0.1 below 0)
 ACTIVATIONS = {"identity": "linear", "logistic": "logistic", "tanh": "tanh", "relu": "relu", "lrelu": "lrelu"}
 SOLVERS = ("sgd", "adam")
-
-
-def _validate_data(est, *args, **kwargs):
-    """scikit-learn's input validation (``validate_data`` from 1.6 on, the method before), as float64
-    in C order, without its check for NaN and infinity: that is a pass of its own over X (a sum, about
-    23 ms for MNIST's 60,000 rows), which _check_X does in the same pass as make_data's other check."""
-    kwargs.update(dtype=np.float64, order="C")
-    try:
-        from sklearn.utils.validation import validate_data
-    except ImportError:   # scikit-learn < 1.6, where the argument had its old name
-        return est._validate_data(*args, force_all_finite=False, **kwargs)
-    return validate_data(est, *args, ensure_all_finite=False, **kwargs)
-
-
-def _check_X(X):
-    """scan_values(X), after a ValueError naming the first NaN or infinite entry of the 2-D X if there
-    is one (in words scikit-learn's own checks look for: "NaN", "inf")."""
-    scan = scan_values(X)
-    if scan.bad:
-        r, c = divmod(scan.first_bad, X.shape[1])
-        v = X[r, c]
-        raise ValueError("MLPClassifier: input X contains %s at row %d, column %d (%d NaN or infinite values in "
-                         "all); only finite numbers can be learnt from or predicted. Missing values need "
-                         "imputing first (sklearn.impute.SimpleImputer in a Pipeline, say) or their rows dropped"
-                         % ("NaN" if np.isnan(v) else "%sinf" % ("-" if v < 0 else ""), r, c, scan.bad))
-    return scan
-
-
-@contextlib.contextmanager
-def _threads(n):
-    """Run the C kernels on n threads inside the block (None: leave the setting alone)."""
-    if n is None:
-        yield
-        return
-    before = get_threads()
-    set_threads(n)
-    try:
-        yield
-    finally:
-        set_threads(before)
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -243,8 +203,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, n_features, sizes):
         widths = (n_features,) + sizes + (len(self.classes_),)
         act = ACTIVATIONS[self.activation]
-        m = make_mlp(widths, act, bias=True, dropout=self.dropout, input_dropout=self.input_dropout,
-                     norm=bool(self.layer_norm), init=self.init)
+        with in_our_words():
+            m = make_mlp(widths, act, bias=True, dropout=self.dropout, input_dropout=self.input_dropout,
+                         norm=bool(self.layer_norm), init=self.init)
+        self._architecture = self._architecture_now(sizes)
         m.labels = [str(c) for c in self.classes_]
         m.info = {"trained_by": "pynet.MLPClassifier"}
         self.model_ = m
@@ -259,16 +221,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
     def _check_X(self, X):
-        """_check_X(X) on the estimator's ``threads``."""
-        with _threads(self.threads):
-            return _check_X(X)
+        """check_X(X) on the estimator's ``threads``."""
+        with kernel_threads(self.threads):
+            return check_X(X)
 
     def _validated(self, X, y, reset):
         """validate_data, then _check_X: (X, y, scan). A refused X leaves the estimator as it was,
         as scikit-learn's own finite check inside validate_data did (it refused X before setting
         n_features_in_ and feature_names_in_)."""
         kept = {k: self.__dict__[k] for k in ("n_features_in_", "feature_names_in_") if k in self.__dict__}
-        X, y = _validate_data(self, X, y, reset=reset)
+        X, y = validate_inputs(self, X, y, reset=reset)
         try:
             return X, y, self._check_X(X)
         except ValueError:
@@ -277,24 +239,45 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.update(kept)
             raise
 
+    def _architecture_now(self, sizes):
+        return {"hidden_layer_sizes": tuple(sizes), "activation": self.activation, "layer_norm": bool(self.layer_norm),
+                "dropout": self.dropout, "input_dropout": self.input_dropout}
+
+    def _check_same_network(self, sizes, how):
+        """ValueError when a parameter that shapes the network changed since it was built: a warm
+        start or a later partial_fit keeps the fitted network, so the parameters would not describe it."""
+        built = getattr(self, "_architecture", None)
+        if built is None:
+            return
+        now = self._architecture_now(sizes)
+        changed = ["%s=%r (the network has %r)" % (k, now[k], built[k]) for k in built if now.get(k) != built[k]]
+        if changed:
+            raise ValueError("MLPClassifier: %s continues training the fitted network, but %s changed since it "
+                             "was built: %s. Fit afresh (warm_start=False, or a clone) for the new network"
+                             % (how, "these parameters" if len(changed) > 1 else "a parameter", "; ".join(changed)))
+
     def _label_indices(self, y):
         idx = np.searchsorted(self.classes_, y)
         idx = np.minimum(idx, len(self.classes_) - 1)
         unknown = self.classes_[idx] != y
         if np.any(unknown):
-            raise ValueError("MLPClassifier: y has labels %s that are not in classes_ %s"
-                             % (np.unique(np.asarray(y)[unknown])[:5].tolist(), self.classes_.tolist()))
+            new = np.unique(np.asarray(y)[unknown])
+            raise ValueError("MLPClassifier: y has %d labels that are not in classes_ %s: %s%s"
+                             % (len(new), self.classes_.tolist(), new[:5].tolist(),
+                                " and %d more" % (len(new) - 5) if len(new) > 5 else ""))
         return idx
 
     def _train(self, X, y, scan, epochs, incremental):
-        """Epochs of pynet.fit on (X, y) (``scan``: _check_X's of X); records the curves and applies
+        """Epochs of pynet.fit on (X, y) (``scan``: check_X's of X); records the curves and applies
         scikit-learn's stopping rule."""
         early = self.early_stopping and not incremental
         n_train = X.shape[0] - (int(round(X.shape[0] * self.validation_fraction)) if early else 0)
         batch = self._batch(max(n_train, 1))
         # X passed validate_data (float64, C order): make_data shares it, and uses the scan that
         # found it finite for its check of raw pixels
-        d = make_data(X, self._label_indices(y), classes=len(self.classes_), _x_scan=scan)
+        d = make_data(X, self._label_indices(y), classes=len(self.classes_), _x_scan=scan,
+                      _pixel_advice=("MLPClassifier", "Divide X by 255 (X / 255.0), or put "
+                                     "sklearn.preprocessing.StandardScaler before the estimator in a Pipeline"))
         stop_reason = []
 
         def on_epoch(record):
@@ -327,7 +310,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 return True
             return False
 
-        with _threads(self.threads):
+        with kernel_threads(self.threads), in_our_words():
             history = _fit(self.model_, d, epochs=epochs, batch=batch, optimizer=self.solver,
                            rate=self.learning_rate_init, momentum=self.momentum, l2=self.alpha, beta1=self.beta_1,
                            beta2=self.beta_2, eps=self.epsilon, schedule=self.schedule, warmup=self.warmup,
@@ -337,8 +320,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                            on_epoch=on_epoch)
         if history.interrupted:   # Ctrl-C: keep what was learnt (fit stopped at the end of a step)
             warnings.warn("MLPClassifier: training interrupted (Ctrl-C) after %d finished epochs; the estimator "
-                          "keeps the %s weights" % (len(history.epochs), "best epoch's" if early and
-                                                    history.best_epoch is not None else "last"), UserWarning)
+                          "keeps the %s weights. A second Ctrl-C within %g s raises KeyboardInterrupt instead (to "
+                          "leave a cross_val_score or GridSearchCV, which would go on with its next fit)"
+                          % (len(history.epochs), "best epoch's" if early and history.best_epoch is not None
+                             else "last step's", _checkpoint.AGAIN_SECONDS), UserWarning)
         elif stop_reason:
             self._no_improvement_count = 0   # as scikit-learn: a warm start gets its full patience
             if self.verbose:
@@ -359,12 +344,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         first = not (self.warm_start and hasattr(self, "model_"))
         X, y, scan = self._validated(X, y, reset=first)   # before anything changes: a refused X loses nothing
         check_classification_targets(y)
+        classes = np.unique(y)
+        if not first:   # scikit-learn's rule for a warm start: the same classes, and the same network
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError("MLPClassifier: warm_start can only be used where y has the same classes as in "
+                                 "the previous call to fit: it had %s, y has %s"
+                                 % (self.classes_.tolist(), classes.tolist()))
+            self._check_same_network(sizes, "warm_start")
         self._seed()
         if first:
-            classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError("MLPClassifier: needs at least 2 classes to learn from, got 1 class (%r)"
-                                 % (classes[0],))
+                                 % (classes[0].item() if isinstance(classes[0], np.generic) else classes[0],))
             self.classes_ = classes
             self._build(X.shape[1], sizes)
         return self._train(X, y, scan, self.max_iter, incremental=False)
@@ -390,14 +381,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError("MLPClassifier.partial_fit: classes=%r is not the same as on the first call (%r)"
                              % (list(classes), self.classes_.tolist()))
+        else:
+            self._check_same_network(sizes, "partial_fit")
         return self._train(X, y, scan, 1, incremental=True)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples × n_classes, columns in the order of ``classes_``)."""
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False)
+        X = validate_inputs(self, X, reset=False)
         self._check_X(X)
-        with _threads(self.threads):
+        with kernel_threads(self.threads):
             return np.array(predict_model(self.model_, X).data)
 
     def predict_log_proba(self, X):

@@ -109,6 +109,8 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, last_batch="drop", validation=
     - Ctrl-C (SIGINT): training stops at the end of the current step and fit returns normally, with
       ``history.interrupted`` True, the best weights so far restored (with validation) or the last
       ones kept, and the finished epochs in the History (the unfinished one's steps in ``losses``).
+      A second Ctrl-C within 10 s of one that stopped a fit (this one or an earlier one) raises
+      KeyboardInterrupt (pynet.checkpoint.Aborted) at once, so that a loop of fits can be left.
     - ``checkpoint``: a path where the whole training state (weights, momentum or Adam's moments,
       step count and so schedule position, pynet's generator, the history, the best weights) is
       saved atomically after every epoch (pynet/checkpoint.py). ``resume``: such a path to continue
@@ -219,6 +221,8 @@ def fit(m, d, y=None, *, epochs=10, shuffle=True, last_batch="drop", validation=
                            functools.partial(_checkpoint.save, checkpoint, settings=settings, rng_start=rng_start,
                                              train_rows=train_rows, correct=correct) if checkpoint else None,
                            [best, best_weights, since_best], recorder)
+        except _checkpoint.Aborted:   # a second Ctrl-C soon after the first: out, at once
+            raise
         except KeyboardInterrupt:   # SIGINT outside the main thread's default handler
             history.interrupted = True
             step = history._step

@@ -42,3 +42,13 @@ def mnist_root():
 @pytest.fixture(scope="session")
 def cifar10_root():
     return _dataset_root("cifar10", "data_batch_1.bin")
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_starts_afresh():
+    """Each test's Ctrl-C is its first: a SIGINT within pynet.checkpoint.AGAIN_SECONDS of one an earlier
+    test sent would otherwise abort (a second Ctrl-C soon after one that stopped a fit)."""
+    from pynet import checkpoint
+    checkpoint._last_stop[0] = None
+    yield
+    checkpoint._last_stop[0] = None

@@ -4,6 +4,7 @@ resume to the same final weights, bit for bit, as a run that was never stopped; 
 settings is refused naming the file and the difference."""
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +264,53 @@ def test_estimator_interrupted_keeps_its_fitted_state_and_warns():
     assert est.n_iter_ < 200
     assert est.score(X, y) > 0.9
     assert list(est.classes_) == ["no", "yes"]
+
+
+CV_CHILD = r"""
+import sys, time, warnings
+import numpy as np
+from sklearn.model_selection import cross_val_score
+import pynet
+rng = np.random.default_rng(0)
+X = rng.normal(size=(30000, 12))
+y = (X[:, 0] > 0).astype(int)
+est = pynet.MLPClassifier(hidden_layer_sizes=(8,), batch_size=8, max_iter=250, tol=0, n_iter_no_change=1000,
+                          random_state=0, threads=1)
+print("ready", flush=True)
+try:
+    scores = cross_val_score(est, X, y, cv=3)
+except KeyboardInterrupt as e:
+    print("KeyboardInterrupt %s: %s" % (type(e).__name__, e), flush=True)
+    sys.exit(130)
+print("finished", scores, flush=True)
+"""
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_a_second_ctrl_c_soon_after_the_first_leaves_a_cross_validation(presses):
+    """One Ctrl-C stops the running fit gently (the cross-validation goes on with the next fold, as
+    the warning says); a second one within AGAIN_SECONDS raises KeyboardInterrupt and ends it."""
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(pynet.__file__).parents[1])] +
+                                                    os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    child = subprocess.Popen([sys.executable, "-c", CV_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(1.5)
+        child.send_signal(signal.SIGINT)
+        if presses == 2:
+            time.sleep(1.5)
+            child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert "training interrupted (Ctrl-C)" in err and "A second Ctrl-C within 10 s raises KeyboardInterrupt" in err
+    if presses == 1:   # the stopped fold is scored as it is, the other two run in full
+        assert child.returncode == 0 and "finished" in out, (out, err)
+        assert err.count("UserWarning: MLPClassifier: training interrupted (Ctrl-C)") == 1
+    else:
+        assert child.returncode == 130, (out, err)
+        assert "KeyboardInterrupt Aborted: a second Ctrl-C within 10 s" in out

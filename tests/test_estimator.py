@@ -275,3 +275,69 @@ def test_every_row_is_trained_on_every_epoch_as_in_scikit_learn():
         warnings.simplefilter("ignore")
         clf.fit(X, y)
     assert np.mean(clf.predict(X[40:]) == 2) >= 0.9
+
+
+def test_warm_start_refuses_other_classes_or_another_network_and_keeps_the_model():
+    X, y = blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, warm_start=True).fit(X, y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError, match=r"warm_start can only be used where y has the same classes as in the "
+                                         r"previous call to fit: it had \[0, 1, 2\], y has \[0, 1\]"):
+        clf.fit(X, y % 2)
+    for change, words in [({"activation": "tanh"}, r"a parameter changed since it was built: "
+                                                    r"activation='tanh' \(the network has 'relu'\)"),
+                          ({"hidden_layer_sizes": (4, 4), "dropout": 0.5},
+                           r"these parameters changed.*hidden_layer_sizes=\(4, 4\) \(the network has \(8,\)\); "
+                           r"dropout=0.5 \(the network has 0.0\)")]:
+        before = {k: clf.get_params()[k] for k in change}
+        clf.set_params(**change)
+        with pytest.raises(ValueError, match="MLPClassifier: warm_start continues training the fitted network, "
+                                             "but " + words):
+            clf.fit(X, y)
+        with pytest.raises(ValueError, match="partial_fit continues training the fitted network"):
+            clf.partial_fit(X, y)
+        clf.set_params(**before)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    clf.fit(X, y)   # the same classes and network: training goes on
+    assert clf.n_iter_ == 10
+
+
+def test_unknown_labels_in_partial_fit_are_counted():
+    X, y = blobs()
+    clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"y has 7 labels that are not in classes_ \[0, 1, 2\]: "
+                                         r"\[3, 4, 5, 6, 7\] and 2 more"):
+        clf.partial_fit(X[:10], np.arange(10))
+
+
+def test_settings_are_named_as_the_estimator_names_them():
+    X, y = blobs()
+    for params, words in [({"learning_rate_init": 0.0}, r"^MLPClassifier: learning_rate_init must be > 0, got 0 "
+                                                       r"\(pynet.fit's rate\)"),
+                          ({"beta_1": 1.5}, r"^MLPClassifier: Adam needs 0 <= beta_1, beta_2 < 1 and epsilon > 0, got 1.5"),
+                          ({"momentum": 1.5, "solver": "sgd"}, r"^MLPClassifier: momentum must be in \[0, 1\)"),
+                          ({"matmul": "float16"}, r"^MLPClassifier: unknown matmul"),
+                          ({"dropout": 1.0}, r"^MLPClassifier: dropout must be in \[0, 1\)")]:
+        with pytest.raises(ValueError, match=words):
+            MLPClassifier(max_iter=1, **params).fit(X, y)
+    with pytest.raises(ValueError, match=r"got 1 class \(7.0\)$"):
+        MLPClassifier().fit(X, np.full(len(X), 7.0))
+
+
+def test_the_raw_pixel_warning_names_the_estimator_and_advice_that_works():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (60, 16)).astype(np.uint8)
+    y = np.arange(60) % 3
+    with pytest.warns(UserWarning, match=r"^MLPClassifier: X holds only whole numbers from 0 to 255, which looks like raw "
+                                         r"0-255 pixels.*Divide X by 255 \(X / 255.0\), or put "
+                                         r"sklearn.preprocessing.StandardScaler before the estimator in a Pipeline"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, y)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # the advice silences it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X / 255.0, y)
+        make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(4,), max_iter=1)).fit(X, y)

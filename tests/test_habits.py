@@ -101,8 +101,16 @@ def test_raw_pixels_get_a_warning_that_says_what_to_do(kind):
     pixels = rng.integers(0, 256, (20, 16))
     pixels[0, 0] = 255
     X = {"uint8": pixels.astype(np.uint8), "float_whole": pixels.astype(float), "int64": pixels}[kind]
-    with pytest.warns(UserWarning, match=r"raw 0-255 pixels.*Divide X by 255.*pynet\.Standardizer") as rec:
+    with pytest.warns(UserWarning, match=r"^make_data: .*raw 0-255 pixels.*Divide X by 255 \(X / 255.0\), or "
+                                         r"standardise the float64 X .*pynet\.Standardizer\.fit\(X, "
+                                         r"per_feature=False\)\.apply\(X\)") as rec:
         pynet.make_data(X, np.arange(20) % 2)
+    with warnings.catch_warnings():   # the advice works as written, and silences the warning
+        warnings.simplefilter("error", UserWarning)
+        pynet.make_data(X / 255.0, np.arange(20) % 2)
+        scaled = X.astype(np.float64)
+        pynet.Standardizer.fit(scaled, per_feature=False).apply(scaled)
+        pynet.make_data(scaled, np.arange(20) % 2)
     assert "up to 255" in str(rec[0].message) or "to 255" in str(rec[0].message)
     m = _model(inputs=16)
     with pytest.warns(UserWarning, match="raw 0-255 pixels"):
