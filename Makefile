@@ -34,7 +34,7 @@ test: ctest pytest
 # build/asan (the in-place pynet/_core.abi3.so is untouched); python -P keeps the checkout's pynet off
 # sys.path so the sanitized copy is the one imported; libasan is preloaded because python itself is not
 # built with it. Leak detection is off: CPython's own allocations at exit are not ours. The RSS-flatness test
-# is left out: ASan's quarantine holds freed memory by design. 1,132 tests (27 s in a fresh-clone CI run,
+# is left out: ASan's quarantine holds freed memory by design. 1,159 tests (33 s in a fresh-clone CI run,
 # the sanitized build not counted; 2026-12-02, 2-core machine).
 ASAN_DIR = build/asan
 ASAN_TESTS ?= tests/test_core.py tests/test_gemm.py tests/test_gemm_f32.py tests/test_io.py tests/test_bad_model_files.py tests/test_bad_data_files.py \
