@@ -17,10 +17,11 @@ They run in rounds: round r runs every contender once, with seed r (5 rounds unl
 that a spell of load from elsewhere falls on all of them alike. The table gives the median seconds
 per epoch (the range beside it) and the mean test accuracy after the 2 epochs over the seeds (their
 range beside it, and the standard error of the mean below); then pynet's MLPClassifier against
-pynet's fit with the same settings, as the median over rounds of the ratio within a round. Then the step under load: with another process spinning on one core, the seconds per training
-step of pynet with every thread against one thread: pynet's default (adaptive threads: the loop runs
-on whichever of one thread and all it measures faster; a short spin before sleeping), the threads
-pinned, and passive waits.
+pynet's fit with the same settings, as the median over rounds of the ratio within a round. Then the
+step under load: with another process spinning on one core, the seconds per training step of pynet
+with every thread against one thread: pynet's default (adaptive threads: the loop runs on whichever
+of one thread and all it measures faster; a short spin before sleeping), the threads pinned, and
+passive waits.
 
 Benchmark rule (issue 14): this machine sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which put
 NumPy's OpenBLAS (and so scikit-learn) on slower kernels. This script re-executes itself with both
